@@ -1,0 +1,3 @@
+"""mvvton: multi-view virtual try-on (MV-VTON) on diffusers."""
+
+__version__ = "0.1.0"
