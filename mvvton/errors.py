@@ -33,3 +33,7 @@ class CheckpointConversionError(MVVTONError):
 
 class DatasetError(MVVTONError):
     """A dataset folder is missing files or is malformed."""
+
+
+class ImageNotFoundError(InvalidImageError, FileNotFoundError):
+    """An image path does not exist."""
