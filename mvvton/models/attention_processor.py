@@ -1,0 +1,167 @@
+"""Attention processors of the MV-VTON denoiser.
+
+The decoder's cross-attention is MV-VTON's *joint attention block*: a global branch attending to the garment's CLIP
+token(s) and a local branch, with its own query/key/value projections, attending to the garment encoder's local tokens.
+The two are summed with a learned per-channel gate on the local branch before the shared output projection:
+
+    out = to_out( Attn(W_q x, W_k g, W_v g) + diag(ip_scale) · Attn(W_q' x, W_k' l, W_v' l) )
+
+Local tokens reach the processors through `cross_attention_kwargs={"garment_tokens": GarmentTokens}`; every processor
+installed in the MV-VTON UNet accepts that keyword (diffusers warns about and drops keywords a processor does not
+declare), and only the joint processors use it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from diffusers.models.attention_processor import Attention
+from torch import nn
+
+
+class GarmentTokens:
+    """The garment encoder's local tokens for one denoiser call.
+
+    Args:
+        levels: one tensor per garment-encoder level `k`, each `(B, N_k, D)`; `None` for levels not provided.
+    """
+
+    def __init__(self, levels: list[torch.Tensor | None] | tuple[torch.Tensor | None, ...]):
+        self.levels = tuple(levels)
+
+    def gather(self, level_indices: tuple[int, ...]) -> torch.Tensor | None:
+        """Concatenate the given levels along tokens -> `(B, sum N_k, D)`, or `None` if none is available."""
+        chosen = [self.levels[k] for k in level_indices if k < len(self.levels) and self.levels[k] is not None]
+        if not chosen:
+            return None
+        return chosen[0] if len(chosen) == 1 else torch.cat(chosen, dim=1)
+
+    def __len__(self) -> int:
+        return len(self.levels)
+
+
+def _attend(
+    attn: Attention, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, use_sdpa: bool
+) -> torch.Tensor:
+    """Multi-head attention on projected tensors `(B, N, inner)` -> `(B, N_q, inner)`, scale `head_dim ** -0.5`."""
+    batch_size, _, inner_dim = query.shape
+    head_dim = inner_dim // attn.heads
+    if use_sdpa:
+        query = query.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)  # (B, heads, N_q, d)
+        key = key.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)  # (B, heads, N_k, d)
+        value = value.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+        hidden_states = F.scaled_dot_product_attention(query, key, value, dropout_p=0.0, is_causal=False)
+        return hidden_states.transpose(1, 2).reshape(batch_size, -1, inner_dim)  # (B, N_q, inner)
+    query = attn.head_to_batch_dim(query)  # (B*heads, N_q, d)
+    key = attn.head_to_batch_dim(key)
+    value = attn.head_to_batch_dim(value)
+    probabilities = attn.get_attention_scores(query, key, None)
+    hidden_states = torch.bmm(probabilities, value)
+    return attn.batch_to_head_dim(hidden_states)  # (B, N_q, inner)
+
+
+def _flatten_spatial(hidden_states: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int] | None]:
+    if hidden_states.ndim == 4:
+        shape = hidden_states.shape
+        batch_size, channels, height, width = shape
+        return hidden_states.view(batch_size, channels, height * width).transpose(1, 2), tuple(shape)
+    return hidden_states, None
+
+
+def _finish(attn: Attention, hidden_states: torch.Tensor, residual: torch.Tensor, shape) -> torch.Tensor:
+    hidden_states = attn.to_out[0](hidden_states)
+    hidden_states = attn.to_out[1](hidden_states)
+    if shape is not None:
+        batch_size, channels, height, width = shape
+        hidden_states = hidden_states.transpose(-1, -2).reshape(batch_size, channels, height, width)
+    if attn.residual_connection:
+        hidden_states = hidden_states + residual
+    return hidden_states / attn.rescale_output_factor
+
+
+class MVVTONAttnProcessor2_0:
+    """Plain attention (self-attention, and encoder / mid-block cross-attention) that accepts `garment_tokens`.
+
+    Matches diffusers' `AttnProcessor2_0` for the SD-1 blocks (no spatial norm, group norm or attention mask) and
+    ignores `garment_tokens`: in MV-VTON only the decoder's cross-attention sees local tokens.
+    """
+
+    def __init__(self, use_sdpa: bool = True):
+        self.use_sdpa = use_sdpa
+
+    def __call__(
+        self,
+        attn: Attention,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
+        garment_tokens: GarmentTokens | None = None,
+    ) -> torch.Tensor:
+        if attention_mask is not None:
+            raise NotImplementedError("MV-VTON attention does not support attention masks")
+        residual = hidden_states
+        hidden_states, shape = _flatten_spatial(hidden_states)
+        context = hidden_states if encoder_hidden_states is None else encoder_hidden_states
+        query, key, value = attn.to_q(hidden_states), attn.to_k(context), attn.to_v(context)
+        hidden_states = _attend(attn, query, key, value, self.use_sdpa).to(query.dtype)
+        return _finish(attn, hidden_states, residual, shape)
+
+
+class JointAttnProcessor2_0(nn.Module):
+    """MV-VTON joint attention block (decoder cross-attention): global CLIP branch + gated local garment branch.
+
+    Args:
+        hidden_size: query width (the block's channels) = inner dim of the attention.
+        cross_attention_dim: token width D of the global and local tokens.
+        token_levels: garment-encoder levels this block attends to, concatenated in this order (the released model
+            accumulates levels across decoder blocks, see `MVVTONUNet2DConditionModel`).
+        use_sdpa: `F.scaled_dot_product_attention` (default) or the explicit math path.
+    """
+
+    def __init__(
+        self,
+        hidden_size: int,
+        cross_attention_dim: int,
+        token_levels: tuple[int, ...] = (),
+        use_sdpa: bool = True,
+    ):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.cross_attention_dim = cross_attention_dim
+        self.token_levels = tuple(token_levels)
+        self.use_sdpa = use_sdpa
+        # New parameters of the joint block; PyTorch default init as in the original, the gate starts at 0 so that
+        # a fresh block equals the plain cross-attention it extends.
+        self.to_q_ip = nn.Linear(hidden_size, hidden_size, bias=False)
+        self.to_k_ip = nn.Linear(cross_attention_dim, hidden_size, bias=False)
+        self.to_v_ip = nn.Linear(cross_attention_dim, hidden_size, bias=False)
+        self.ip_scale = nn.Parameter(torch.zeros(hidden_size))
+
+    def __call__(
+        self,
+        attn: Attention,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
+        garment_tokens: GarmentTokens | None = None,
+    ) -> torch.Tensor:
+        if attention_mask is not None:
+            raise NotImplementedError("MV-VTON attention does not support attention masks")
+        if encoder_hidden_states is None:
+            raise ValueError("the joint attention block is a cross-attention: pass the global garment token(s)")
+        residual = hidden_states
+        hidden_states, shape = _flatten_spatial(hidden_states)  # (B, N, C)
+        query = attn.to_q(hidden_states)
+        global_out = _attend(
+            attn, query, attn.to_k(encoder_hidden_states), attn.to_v(encoder_hidden_states), self.use_sdpa
+        )
+        local_tokens = garment_tokens.gather(self.token_levels) if garment_tokens is not None else None
+        if local_tokens is not None:
+            local_tokens = local_tokens.to(hidden_states.dtype)  # (B, L, D)
+            local_out = _attend(
+                attn, self.to_q_ip(hidden_states), self.to_k_ip(local_tokens), self.to_v_ip(local_tokens), self.use_sdpa
+            )
+            global_out = global_out + local_out * self.ip_scale.to(local_out.dtype)
+        return _finish(attn, global_out.to(query.dtype), residual, shape)
