@@ -71,8 +71,8 @@ def upper_body_agnostic_mask(
     keypoints: np.ndarray,
     person_mask: np.ndarray,
     *,
-    arm_width: float = 0.42,
-    dilation: float = 0.08,
+    arm_width: float = 0.3,
+    dilation: float = 0.05,
     hem_extension: float = 0.12,
     keep_head: bool = True,
 ) -> np.ndarray:
@@ -117,8 +117,8 @@ def upper_body_agnostic_mask(
                        0.25 * unit)  # fmt: skip
         half_bottom = max(abs(float(np.dot(rh - lh, side_unit))) / 2 if rh is not None and lh is not None else 0.0,
                           0.8 * half_top)  # fmt: skip
-        half_top += 0.12 * unit
-        half_bottom += 0.15 * unit
+        half_top += 0.08 * unit
+        half_bottom += 0.12 * unit
         top = top_mid - down_unit * 0.1 * unit
         bottom = bottom_mid + down_unit * hem_extension * torso_len
         polygon = np.array(
@@ -138,7 +138,7 @@ def upper_body_agnostic_mask(
         cv2.circle(canvas, _ipt(neck), max(2, int(0.2 * unit)), 1, -1)
     canvas = cv2.dilate(canvas, _disk(int(round(dilation * unit))))
     person = (np.asarray(person_mask) > 0.5).astype(np.uint8)
-    person = cv2.dilate(person, _disk(int(round(0.1 * unit))))
+    person = cv2.dilate(person, _disk(int(round(0.06 * unit))))
     mask = (canvas > 0) & (person > 0)
     if keep_head:
         mask &= head_mask(kp, height, width, scale=unit) < 0.5
