@@ -187,7 +187,7 @@ class GarmentEncoderModel(ModelMixin, ConfigMixin):
         encoder = cls(**kwargs)
         for name in ("conv_in", "time_proj", "time_embedding", "down_blocks"):
             getattr(encoder, name).load_state_dict(getattr(unet, name).state_dict())
-        return encoder.to(device=unet.device, dtype=unet.dtype)
+        return encoder.to(unet.device) if unet.dtype == encoder.dtype else encoder.to(unet.device, unet.dtype)
 
     # ----------------------------------------------------------------------------------------------------------
 

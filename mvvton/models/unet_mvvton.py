@@ -245,7 +245,7 @@ class MVVTONUNet2DConditionModel(UNet2DConditionModel):
         missing, unexpected = model.load_state_dict(unet.state_dict(), strict=False)
         if unexpected or any(".processor." not in key for key in missing):
             raise ValueError(f"from_unet: incompatible UNet (missing={missing[:5]}, unexpected={unexpected[:5]})")
-        return model.to(device=unet.device, dtype=unet.dtype)
+        return model.to(device=unet.device) if unet.dtype == model.dtype else model.to(unet.device, unet.dtype)
 
     # ----------------------------------------------------------------------------------------------------------
     # forward

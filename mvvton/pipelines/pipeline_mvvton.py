@@ -1,0 +1,644 @@
+"""`MVVTONPipeline`: multi-view virtual try-on, `pipe(person, garment_front, garment_back)`."""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import PIL.Image
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DiffusionPipeline
+from diffusers.image_processor import PipelineImageInput, VaeImageProcessor
+from diffusers.schedulers import KarrasDiffusionSchedulers
+from diffusers.utils import replace_example_docstring
+from diffusers.utils.torch_utils import randn_tensor
+
+from mvvton.constants import GarmentView, PersonView
+from mvvton.image_processor import CLIP_CROP_MARGIN, crop_garment_for_clip
+from mvvton.models import GarmentEncoderModel, GarmentImageEncoderModel, MVVTONUNet2DConditionModel, PoseEncoderModel
+from mvvton.pipelines.pipeline_output import MVVTONPipelineOutput
+
+EXAMPLE_DOC_STRING = """
+    Examples:
+        ```py
+        >>> from mvvton import MVVTONPipeline, load_image
+        >>> pipe = MVVTONPipeline.from_pretrained("path/to/converted/mvg")  # a local folder, never a hub download
+        >>> result = pipe(
+        ...     load_image("person.jpg"), load_image("tee_front.jpg"), load_image("tee_back.jpg"),
+        ...     num_inference_steps=50, generator=torch.Generator().manual_seed(23), return_intermediates=True,
+        ... )
+        >>> result.images[0].save("tryon.png")
+        >>> result.intermediates[0]["routed_garment"]  # 'front' or 'back'
+        ```
+"""
+
+VIEW_NAMES = ("front", "back")
+
+
+def _processor_input(value: Any) -> Any:
+    """numpy uint8 images and float masks from the preprocessor -> PIL (what `VaeImageProcessor` reads unambiguously)."""
+    if isinstance(value, np.ndarray):
+        if value.dtype == np.uint8:
+            return PIL.Image.fromarray(value)
+        if value.ndim == 2:  # float mask in [0, 1]
+            return PIL.Image.fromarray(np.clip(np.round(value * 255), 0, 255).astype(np.uint8), mode="L")
+    return value
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    if isinstance(value, torch.Tensor) and value.ndim == 4:
+        return list(value)
+    if isinstance(value, np.ndarray) and value.ndim == 4:
+        return list(value)
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+class MVVTONPipeline(DiffusionPipeline):
+    r"""
+    Multi-view virtual try-on with MV-VTON (AAAI 2025): renders a person wearing a garment given its front and back
+    product photos.
+
+    Components:
+        vae ([`AutoencoderKL`]): image <-> latent.
+        unet ([`MVVTONUNet2DConditionModel`]): 9-channel denoiser with joint (global + local) garment attention.
+        garment_encoder ([`GarmentEncoderModel`]): local garment tokens of both views, soft-selected by pose.
+        scheduler: any diffusers scheduler; the released sampler is DDIM (50 steps, eta 0).
+        pose_encoder ([`PoseEncoderModel`], *optional*): skeleton -> pose tokens (multi-view model only).
+        image_encoder ([`GarmentImageEncoderModel`], *optional*): global garment token from a CLIP crop of the
+            hard-selected view; without it the unconditional vector is not available and `guidance_scale` must be 1.
+
+    Config:
+        garment_timestep: timestep given to the garment encoder (999 in the released sampler).
+        default_height / default_width: working size when `height` / `width` are not given.
+    """
+
+    model_cpu_offload_seq = "image_encoder->pose_encoder->garment_encoder->unet->vae"
+    _optional_components = ["pose_encoder", "image_encoder"]
+    _callback_tensor_inputs = ["latents", "masked_image_latents", "mask_latents", "global_embeds"]
+
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        unet: MVVTONUNet2DConditionModel,
+        garment_encoder: GarmentEncoderModel,
+        scheduler: KarrasDiffusionSchedulers,
+        pose_encoder: PoseEncoderModel | None = None,
+        image_encoder: GarmentImageEncoderModel | None = None,
+        garment_timestep: int = 999,
+        default_height: int = 512,
+        default_width: int = 384,
+    ):
+        super().__init__()
+        self.register_modules(
+            vae=vae,
+            unet=unet,
+            garment_encoder=garment_encoder,
+            scheduler=scheduler,
+            pose_encoder=pose_encoder,
+            image_encoder=image_encoder,
+        )
+        self.register_to_config(
+            garment_timestep=garment_timestep, default_height=default_height, default_width=default_width
+        )
+        self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1) if vae is not None else 8
+        self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor)
+        self.mask_processor = VaeImageProcessor(
+            vae_scale_factor=self.vae_scale_factor, do_normalize=False, do_convert_grayscale=True
+        )
+        self.preprocessor = None  # a `mvvton.preprocessing.TryOnPreprocessor`, built on first use
+
+    # --------------------------------------------------------------------------------------------------------------
+    # properties (per-call state)
+
+    @property
+    def guidance_scale(self) -> float:
+        return self._guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        return self._guidance_scale > 1.0
+
+    @property
+    def num_timesteps(self) -> int:
+        return self._num_timesteps
+
+    @property
+    def interrupt(self) -> bool:
+        return self._interrupt
+
+    @property
+    def uses_pose(self) -> bool:
+        return bool(self.garment_encoder.config.use_soft_selection)
+
+    @property
+    def num_garment_views(self) -> int:
+        return int(self.garment_encoder.config.num_views)
+
+    # --------------------------------------------------------------------------------------------------------------
+    # 1. inputs
+
+    def check_inputs(
+        self,
+        person,
+        garment_front,
+        garment_back,
+        height: int,
+        width: int,
+        view: str,
+        guidance_scale: float,
+        callback_on_step_end_tensor_inputs: list[str] | None,
+        prepared: bool,
+        pose_image,
+        garment_front_pose_image,
+        person_keypoints,
+    ) -> None:
+        multiple = self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
+        if height % multiple or width % multiple:
+            raise ValueError(f"`height` and `width` must be multiples of {multiple}, got {height}x{width}")
+        if person is None or garment_front is None:
+            raise ValueError("`person` and `garment_front` are required")
+        if view not in ("auto", *[v.value for v in PersonView]):
+            raise ValueError(f"`view` must be 'auto', 'front', 'side' or 'back', got {view!r}")
+        if guidance_scale > 1.0 and self.image_encoder is None:
+            raise ValueError("classifier-free guidance needs the image encoder's unconditional vector")
+        if callback_on_step_end_tensor_inputs is not None:
+            unknown = [k for k in callback_on_step_end_tensor_inputs if k not in self._callback_tensor_inputs]
+            if unknown:
+                raise ValueError(f"callback tensor inputs {unknown} not in {self._callback_tensor_inputs}")
+        if prepared and self.uses_pose and (pose_image is None or garment_front_pose_image is None):
+            raise ValueError(
+                "with a given `mask_image` and `warped_garment`, the multi-view model also needs `pose_image` and "
+                "`garment_front_pose_image` (skeleton renders); or omit them all to let the preprocessor build them"
+            )
+        if prepared and view == "auto" and person_keypoints is None:
+            raise ValueError("with prepared inputs, pass `view=` ('front' / 'side' / 'back') or `person_keypoints`")
+
+    # --------------------------------------------------------------------------------------------------------------
+    # 3. preprocessing
+
+    def _get_preprocessor(self):
+        if self.preprocessor is None:
+            from mvvton.preprocessing.preprocessor import TryOnPreprocessor
+
+            self.preprocessor = TryOnPreprocessor()
+        return self.preprocessor
+
+    def _route(self, view: str, keypoints: np.ndarray | None) -> tuple[PersonView, GarmentView]:
+        from mvvton.preprocessing.view import classify_person_view, garment_view_for
+
+        if view == "auto":
+            person_view = classify_person_view(np.asarray(keypoints, dtype=np.float32))
+        else:
+            person_view = PersonView(view)
+        if person_view is PersonView.SIDE and keypoints is None:
+            return person_view, GarmentView.FRONT  # the released test-time rule for side views
+        return person_view, garment_view_for(person_view, np.zeros((18, 3), np.float32) if keypoints is None else keypoints)
+
+    def preprocess_inputs(
+        self,
+        person: list,
+        garment_front: list,
+        garment_back: list,
+        *,
+        height: int,
+        width: int,
+        view: str,
+        mask_image: list,
+        warped_garment: list,
+        pose_image: list,
+        garment_front_pose_image: list,
+        garment_back_pose_image: list,
+        person_keypoints: list,
+        garment_front_mask: list,
+        garment_back_mask: list,
+    ) -> dict[str, Any]:
+        """Turn per-sample inputs into batched tensors at `(height, width)`; runs the preprocessor where needed.
+
+        Returns a dict of `(B, ...)` tensors: `person`, `warped_composite` (3ch, [-1, 1]), `inpaint_mask` (1ch,
+        [0, 1], 1 = regenerate), `garments` (B, V, 3, H, W), `garment_masks` (B, V, 1, H, W), `person_skeleton`,
+        `garment_skeletons` (B, V, 3, H, W), and lists `routed` (GarmentView) and `intermediates`.
+        """
+        batch_size = len(person)
+        prepared = len(mask_image) > 0 and len(warped_garment) > 0
+        if not garment_back:
+            if self.num_garment_views > 1:
+                warnings.warn(
+                    "no `garment_back` given: the front garment is used for the back view too; back and side views "
+                    "will show the front print",
+                    stacklevel=3,
+                )
+            garment_back = garment_front
+        columns: dict[str, list] = {key: [] for key in (
+            "person", "warped_composite", "inpaint_mask", "garment_front", "garment_back", "garment_front_mask",
+            "garment_back_mask", "person_skeleton", "garment_front_skeleton", "garment_back_skeleton",
+        )}  # fmt: skip
+        routed, intermediates = [], []
+
+        def pick(values: list, index: int):
+            return values[index] if len(values) > 1 else (values[0] if values else None)
+
+        for index in range(batch_size):
+            keypoints = pick(person_keypoints, index)
+            if prepared:
+                sample = {
+                    "person": pick(person, index),
+                    "warped_composite": pick(warped_garment, index),
+                    "inpaint_mask": pick(mask_image, index),
+                    "garment_front": pick(garment_front, index),
+                    "garment_back": pick(garment_back, index),
+                    "garment_front_mask": pick(garment_front_mask, index),
+                    "garment_back_mask": pick(garment_back_mask, index),
+                    "person_skeleton": pick(pose_image, index),
+                    "garment_front_skeleton": pick(garment_front_pose_image, index),
+                    "garment_back_skeleton": pick(garment_back_pose_image, index)
+                    if garment_back_pose_image
+                    else pick(garment_front_pose_image, index),
+                }
+                person_view, garment_view = self._route(view, None if keypoints is None else np.asarray(keypoints))
+                notes: list[str] = []
+            else:
+                result = self._get_preprocessor()(
+                    pick(person, index),
+                    pick(garment_front, index),
+                    pick(garment_back, index),
+                    mask_image=pick(mask_image, index),
+                    person_keypoints=keypoints,
+                    view=view,
+                    height=height,
+                    width=width,
+                )
+                sample = {
+                    "person": result.person,
+                    "warped_composite": result.warped_composite,
+                    "inpaint_mask": result.inpaint_mask,
+                    "garment_front": result.garment_front,
+                    "garment_back": result.garment_back,
+                    "garment_front_mask": result.garment_front_mask,
+                    "garment_back_mask": result.garment_back_mask,
+                    "person_skeleton": result.person_skeleton,
+                    "garment_front_skeleton": result.garment_front_skeleton,
+                    "garment_back_skeleton": result.garment_back_skeleton,
+                }
+                person_view, garment_view = PersonView(result.view), GarmentView(result.routed_garment)
+                notes = list(result.warnings)
+            routed.append(garment_view)
+            intermediates.append(
+                {
+                    "person_view": person_view.value,
+                    "routed_garment": garment_view.value,
+                    "warnings": notes,
+                    **{key: value for key, value in sample.items() if value is not None},
+                }
+            )
+            for key in columns:
+                columns[key].append(sample[key])
+
+        def images(values: list) -> torch.Tensor:
+            values = [_processor_input(value) for value in values]
+            return self.image_processor.preprocess(values, height=height, width=width)  # (B, 3, H, W) [-1, 1]
+
+        def masks(values: list) -> torch.Tensor | None:
+            if any(value is None for value in values):
+                return None
+            values = [_processor_input(value) for value in values]
+            return self.mask_processor.preprocess(values, height=height, width=width)  # (B, 1, H, W) [0, 1]
+
+        garments = torch.stack([images(columns["garment_front"]), images(columns["garment_back"])], dim=1)
+        front_masks, back_masks = masks(columns["garment_front_mask"]), masks(columns["garment_back_mask"])
+        batch = {
+            "person": images(columns["person"]),
+            "warped_composite": images(columns["warped_composite"]),
+            "inpaint_mask": masks(columns["inpaint_mask"]),
+            "garments": garments[:, : self.num_garment_views],  # (B, V, 3, H, W)
+            "garment_masks": None if front_masks is None else torch.stack([front_masks, back_masks], dim=1),
+            "routed": routed,
+            "intermediates": intermediates,
+        }
+        if self.uses_pose:
+            batch["person_skeleton"] = images(columns["person_skeleton"])
+            batch["garment_skeletons"] = torch.stack(
+                [images(columns["garment_front_skeleton"]), images(columns["garment_back_skeleton"])], dim=1
+            )[:, : self.num_garment_views]
+        return batch
+
+    # --------------------------------------------------------------------------------------------------------------
+    # 4. garment conditioning
+
+    def encode_garments(
+        self,
+        garments: torch.Tensor,
+        garment_masks: torch.Tensor | None,
+        routed: list[GarmentView],
+        person_skeleton: torch.Tensor | None,
+        garment_skeletons: torch.Tensor | None,
+        garment_timestep: int,
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Global token of each sample's routed view and local tokens of all views (computed once per call).
+
+        Returns `global_embeds (B, 1, D)` and per-level `garment_tokens` `(B, V * N_k, D)`.
+        """
+        device, dtype = self._execution_device, self.unet.dtype
+        garments = garments.to(device=device, dtype=dtype)
+        batch_size = garments.shape[0]
+        view_index = torch.tensor(
+            [min(VIEW_NAMES.index(view.value), self.num_garment_views - 1) for view in routed], device=device
+        )
+        if self.image_encoder is not None:
+            routed_garment = garments[torch.arange(batch_size, device=device), view_index]  # (B, 3, H, W)
+            routed_mask = None
+            if garment_masks is not None:
+                routed_mask = garment_masks.to(device)[torch.arange(batch_size, device=device), view_index]
+            pixel_values = crop_garment_for_clip(
+                routed_garment, routed_mask, self.image_encoder.image_size, margin=CLIP_CROP_MARGIN
+            )
+            global_embeds = self.image_encoder(pixel_values.to(self.image_encoder.dtype)).to(dtype)
+        else:
+            global_embeds = torch.zeros(batch_size, 1, self.unet.config.cross_attention_dim, device=device, dtype=dtype)
+
+        person_pose = garment_pose = None
+        if self.uses_pose:
+            pose_dtype = self.pose_encoder.dtype
+            person_pose = self.pose_encoder(person_skeleton.to(device=device, dtype=pose_dtype))  # (B, Np, D)
+            folded = garment_skeletons.to(device=device, dtype=pose_dtype).flatten(0, 1)  # (B*V, 3, H, W)
+            garment_pose = self.pose_encoder(folded).unflatten(0, (batch_size, -1))  # (B, V, Np, D)
+        output = self.garment_encoder(
+            garments.to(self.garment_encoder.dtype),
+            garment_timestep,
+            person_pose_embeds=person_pose,
+            garment_pose_embeds=garment_pose,
+        )
+        return global_embeds, [tokens.to(dtype) for tokens in output.garment_tokens]
+
+    # --------------------------------------------------------------------------------------------------------------
+    # 6. / 7. latents
+
+    def _encode_vae_image(self, image: torch.Tensor, generator) -> torch.Tensor:
+        """`(B, 3, H, W)` [-1, 1] -> scaled latents, sampling the posterior as the released model does."""
+        image = image.to(device=self._execution_device, dtype=self.vae.dtype)
+        if isinstance(generator, list):
+            latents = torch.cat(
+                [
+                    self.vae.encode(image[i : i + 1]).latent_dist.sample(generator=generator[i])
+                    for i in range(image.shape[0])
+                ]
+            )
+        else:
+            latents = self.vae.encode(image).latent_dist.sample(generator=generator)
+        return latents * self.vae.config.scaling_factor
+
+    def prepare_mask_latents(
+        self, inpaint_mask: torch.Tensor, warped_composite: torch.Tensor, generator, latent_size: tuple[int, int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keep-mask `(B, 1, h, w)` (1 = keep, bilinear, soft) and masked-image latents `(B, 4, h, w)`."""
+        keep = 1.0 - inpaint_mask.to(device=self._execution_device, dtype=self.unet.dtype)
+        mask_latents = F.interpolate(keep, size=latent_size, mode="bilinear", align_corners=False)
+        masked_image_latents = self._encode_vae_image(warped_composite, generator).to(self.unet.dtype)
+        return mask_latents, masked_image_latents
+
+    def prepare_latents(
+        self,
+        shape: tuple[int, ...],
+        start_latents: torch.Tensor | None,
+        timesteps: torch.Tensor,
+        generator,
+        latents: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """x_T. Released sampler: the pre-warped composite noised to the last training step (q_sample at t=999,
+        although the first DDIM step is 981). For sigma-based schedulers: noised to the first timestep instead."""
+        device, dtype = self._execution_device, self.unet.dtype
+        if latents is not None:
+            return latents.to(device=device, dtype=dtype)
+        noise = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+        if start_latents is None:
+            return noise * self.scheduler.init_noise_sigma
+        if hasattr(self.scheduler, "alphas_cumprod") and not hasattr(self.scheduler, "sigmas"):
+            alpha_bar = self.scheduler.alphas_cumprod[self.scheduler.config.num_train_timesteps - 1].to(device)
+            return (alpha_bar.sqrt() * start_latents + (1 - alpha_bar).sqrt() * noise).to(dtype)
+        return self.scheduler.add_noise(start_latents, noise, timesteps[:1].repeat(shape[0]))
+
+    def prepare_extra_step_kwargs(self, generator, eta: float) -> dict[str, Any]:
+        parameters = set(inspect.signature(self.scheduler.step).parameters)
+        kwargs: dict[str, Any] = {}
+        if "eta" in parameters:
+            kwargs["eta"] = eta
+        if "generator" in parameters:
+            kwargs["generator"] = generator
+        return kwargs
+
+    def predict_noise(
+        self,
+        latent_model_input: torch.Tensor,
+        timestep: torch.Tensor,
+        global_embeds: torch.Tensor,
+        uncond_embeds: torch.Tensor | None,
+        garment_tokens: list[torch.Tensor] | None,
+        guidance_scale: float,
+        reproduce_original_guidance: bool = False,
+    ) -> torch.Tensor:
+        """ε for `latent_model_input` `(B, 9, h, w)`. With guidance, the unconditional branch sees the
+        unconditional vector in place of the global token and keeps the local tokens (as in training's CFG
+        dropout). `reproduce_original_guidance=True` copies the released sampler's bug: with guidance it drops the
+        local tokens from BOTH branches."""
+        if guidance_scale <= 1.0:
+            return self.unet(latent_model_input, timestep, global_embeds, garment_tokens=garment_tokens).sample
+        tokens = None if reproduce_original_guidance or garment_tokens is None else [
+            torch.cat([level, level]) for level in garment_tokens
+        ]
+        noise = self.unet(
+            torch.cat([latent_model_input] * 2),
+            torch.cat([timestep.expand(latent_model_input.shape[0])] * 2),
+            torch.cat([uncond_embeds, global_embeds]),
+            garment_tokens=tokens,
+        ).sample
+        noise_uncond, noise_cond = noise.chunk(2)
+        return noise_uncond + guidance_scale * (noise_cond - noise_uncond)
+
+    # --------------------------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    @replace_example_docstring(EXAMPLE_DOC_STRING)
+    def __call__(
+        self,
+        person: PipelineImageInput,
+        garment_front: PipelineImageInput,
+        garment_back: PipelineImageInput | None = None,
+        *,
+        mask_image: PipelineImageInput | None = None,
+        view: str = "auto",
+        person_keypoints: np.ndarray | list[np.ndarray] | None = None,
+        warped_garment: PipelineImageInput | None = None,
+        pose_image: PipelineImageInput | None = None,
+        garment_front_pose_image: PipelineImageInput | None = None,
+        garment_back_pose_image: PipelineImageInput | None = None,
+        garment_front_mask: PipelineImageInput | None = None,
+        garment_back_mask: PipelineImageInput | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 1.0,
+        num_images_per_prompt: int = 1,
+        eta: float = 0.0,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
+        start_from_warped: bool = True,
+        paste_back: bool = True,
+        garment_timestep: int | None = None,
+        reproduce_original_guidance: bool = False,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        return_intermediates: bool = False,
+        callback_on_step_end: Callable[[DiffusionPipeline, int, int, dict], dict] | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
+    ) -> MVVTONPipelineOutput | tuple:
+        r"""
+        Render `person` wearing the garment.
+
+        Args:
+            person (`PipelineImageInput`): photo(s) of the person (front, side or back view).
+            garment_front / garment_back (`PipelineImageInput`): product photos of the garment's front and back.
+                `garment_back=None` reuses the front (with a warning).
+            mask_image (*optional*): region to regenerate (white = regenerate); overrides the automatic agnostic
+                mask. With `warped_garment` (and, for the multi-view model, the pose images) the inputs are taken as
+                prepared and the preprocessor is skipped.
+            view (`str`, defaults to `"auto"`): person view `front` / `side` / `back`, or detected from the pose.
+            person_keypoints (*optional*): `(18, 3)` OpenPose-18 keypoints (pixels, confidence) per sample.
+            warped_garment (*optional*): the pre-warped composite (agnostic person with the garment pasted in).
+            pose_image, garment_front_pose_image, garment_back_pose_image (*optional*): skeleton renders.
+            garment_front_mask, garment_back_mask (*optional*): garment masks for the CLIP crop.
+            height, width (`int`, *optional*): working size (defaults from the pipeline config).
+            num_inference_steps (`int`, defaults to 50), guidance_scale (`float`, defaults to 1.0: no guidance, as
+                released), num_images_per_prompt, eta (DDIM eta, 0), generator, latents: as in diffusers.
+            start_from_warped (`bool`, defaults to `True`): start from the noised pre-warped composite (released
+                sampler) instead of pure noise.
+            paste_back (`bool`, defaults to `True`): keep the person's pixels outside the regenerated region.
+            garment_timestep (`int`, *optional*): garment-encoder timestep; defaults to `config.garment_timestep`.
+            reproduce_original_guidance (`bool`): compatibility switch for the released sampler's guidance bug.
+            output_type (`str`): `"pil"`, `"np"`, `"pt"` or `"latent"`.
+            return_intermediates (`bool`): add per-sample intermediates (routing, masks, skeletons, warp).
+            callback_on_step_end, callback_on_step_end_tensor_inputs: as in diffusers.
+
+        Examples:
+
+        Returns:
+            [`MVVTONPipelineOutput`] or `(images,)` / `(images, intermediates)`.
+        """
+        # 0. Default height and width
+        height = height or self.config.default_height
+        width = width or self.config.default_width
+        persons = _as_list(person)
+        prepared = mask_image is not None and warped_garment is not None
+
+        # 1. Check inputs
+        self.check_inputs(
+            person, garment_front, garment_back, height, width, view, guidance_scale,
+            callback_on_step_end_tensor_inputs, prepared, pose_image, garment_front_pose_image, person_keypoints,
+        )  # fmt: skip
+        self._guidance_scale = guidance_scale
+        self._interrupt = False
+
+        # 2. Define call parameters
+        batch_size = len(persons)
+        device = self._execution_device
+        if isinstance(generator, list) and len(generator) != batch_size * num_images_per_prompt:
+            raise ValueError(
+                f"got {len(generator)} generators for {batch_size} sample(s) x {num_images_per_prompt} image(s)"
+            )
+        keypoints = person_keypoints
+        if keypoints is not None and not isinstance(keypoints, list):
+            keypoints = [keypoints] if np.asarray(keypoints).ndim == 2 else list(keypoints)
+
+        # 3. Preprocess person, garments, masks and poses
+        batch = self.preprocess_inputs(
+            persons, _as_list(garment_front), _as_list(garment_back), height=height, width=width, view=view,
+            mask_image=_as_list(mask_image), warped_garment=_as_list(warped_garment), pose_image=_as_list(pose_image),
+            garment_front_pose_image=_as_list(garment_front_pose_image),
+            garment_back_pose_image=_as_list(garment_back_pose_image), person_keypoints=keypoints or [],
+            garment_front_mask=_as_list(garment_front_mask), garment_back_mask=_as_list(garment_back_mask),
+        )  # fmt: skip
+
+        def repeat(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return None if tensor is None else tensor.repeat_interleave(num_images_per_prompt, dim=0)
+
+        # 4. Encode garments: global token of the routed view, local tokens of all views (once per call)
+        global_embeds, garment_tokens = self.encode_garments(
+            batch["garments"], batch["garment_masks"], batch["routed"], batch.get("person_skeleton"),
+            batch.get("garment_skeletons"),
+            self.config.garment_timestep if garment_timestep is None else garment_timestep,
+        )  # fmt: skip
+        global_embeds = repeat(global_embeds)
+        garment_tokens = [repeat(level) for level in garment_tokens]
+        total = batch_size * num_images_per_prompt
+        uncond_embeds = self.image_encoder.unconditional_embeds(total).to(global_embeds) if self.image_encoder else None
+
+        # 5. Set timesteps
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        timesteps = self.scheduler.timesteps
+        self._num_timesteps = len(timesteps)
+
+        # 6. / 7. Prepare mask latents and latent variables
+        latent_size = (height // self.vae_scale_factor, width // self.vae_scale_factor)
+        mask_latents, masked_image_latents = self.prepare_mask_latents(
+            repeat(batch["inpaint_mask"]), repeat(batch["warped_composite"]), generator, latent_size
+        )
+        latent_channels = self.vae.config.latent_channels
+        latents = self.prepare_latents(
+            (total, latent_channels, *latent_size),
+            masked_image_latents if start_from_warped else None,
+            timesteps,
+            generator,
+            latents,
+        )
+
+        # 8. Check that sizes match the UNet
+        expected_channels = latent_channels + masked_image_latents.shape[1] + mask_latents.shape[1]
+        if expected_channels != self.unet.config.in_channels:
+            raise ValueError(f"the UNet expects {self.unet.config.in_channels} input channels, got {expected_channels}")
+
+        # 9. Extra step kwargs
+        extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
+
+        # 10. Denoising loop
+        with self.progress_bar(total=num_inference_steps) as progress_bar:
+            for i, t in enumerate(timesteps):
+                if self.interrupt:
+                    continue
+                scaled_latents = self.scheduler.scale_model_input(latents, t)
+                latent_model_input = torch.cat([scaled_latents, masked_image_latents, mask_latents], dim=1)
+                noise_pred = self.predict_noise(
+                    latent_model_input, t.to(device).reshape(1), global_embeds, uncond_embeds, garment_tokens,
+                    self.guidance_scale, reproduce_original_guidance,
+                )  # fmt: skip
+                latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
+                if callback_on_step_end is not None:
+                    callback_kwargs = {}
+                    for name in callback_on_step_end_tensor_inputs or ["latents"]:
+                        callback_kwargs[name] = locals()[name]
+                    callback_outputs = callback_on_step_end(self, i, t, callback_kwargs)
+                    latents = callback_outputs.pop("latents", latents)
+                    masked_image_latents = callback_outputs.pop("masked_image_latents", masked_image_latents)
+                    mask_latents = callback_outputs.pop("mask_latents", mask_latents)
+                    global_embeds = callback_outputs.pop("global_embeds", global_embeds)
+                progress_bar.update()
+
+        # decode, paste back, postprocess
+        if output_type == "latent":
+            images = latents
+        else:
+            decoded = self.vae.decode(latents / self.vae.config.scaling_factor, return_dict=False)[0]
+            decoded = decoded.clamp(-1, 1)
+            if paste_back:
+                regenerate = repeat(batch["inpaint_mask"]).to(decoded)
+                decoded = decoded * regenerate + repeat(batch["person"]).to(decoded) * (1 - regenerate)
+            images = self.image_processor.postprocess(decoded, output_type=output_type)
+        self.maybe_free_model_hooks()
+
+        intermediates = batch["intermediates"] if return_intermediates else None
+        if not return_dict:
+            return (images,) if intermediates is None else (images, intermediates)
+        return MVVTONPipelineOutput(images=images, intermediates=intermediates)
