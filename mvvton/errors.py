@@ -37,3 +37,7 @@ class DatasetError(MVVTONError):
 
 class ImageNotFoundError(InvalidImageError, FileNotFoundError):
     """An image path does not exist."""
+
+
+class OutputExistsError(MVVTONError, FileExistsError):
+    """The output path exists and overwriting was not requested."""

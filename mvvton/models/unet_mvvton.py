@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 from diffusers.configuration_utils import register_to_config
+from diffusers.models.modeling_utils import ModelMixin  # noqa: F401  (pipeline loading resolves base classes here)
 from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel, UNet2DConditionOutput
 
 from mvvton.models.attention_processor import GarmentTokens, JointAttnProcessor2_0, MVVTONAttnProcessor2_0
