@@ -384,6 +384,8 @@ def garment_from_worn_photo(
         unit = body_scale(keypoints)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _disk(max(1, int(0.03 * unit))))
     mask = _fill_holes(_largest_component(mask))
+    if parser is None:  # hole filling may close arm/torso gaps: stay inside the person
+        mask &= (np.asarray(person_mask) > 0.5).astype(np.uint8)
     if mask.mean() < 1e-3:
         raise NoGarmentDetectedError("no garment pixels found on the worn photo (only skin or background left)")
     garment = np.where(mask[..., None] > 0, image, np.uint8(background)).astype(np.uint8)
