@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,6 +40,22 @@ class TryOnDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.records)
+
+    # Roles of `sample_files` that share the person image's geometry (checked against its size).
+    PERSON_FRAME_ROLES: frozenset[str] = frozenset(
+        {"person", "inpaint_image", "inpaint_mask", "agnostic", "skeleton_person", "parse", "warped_garment",
+         "warped_mask"}
+    )  # fmt: skip
+    # Groups of garment-frame roles that must share one size.
+    GARMENT_GROUPS: tuple[tuple[str, ...], ...] = (
+        ("garment_front", "garment_front_mask", "skeleton_front"),
+        ("garment_back", "garment_back_mask", "skeleton_back"),
+    )
+
+    def sample_files(self, index: int) -> dict[str, Path]:  # pragma: no cover - abstract
+        """Files sample `index` reads, by role (image roles, plus 'keypoints' for JSON); required files are listed
+        even when missing, optional ones only when present."""
+        raise NotImplementedError
 
     def load_raw(self, index: int) -> RawSample:  # pragma: no cover - abstract
         """Read sample `index` from disk at file resolution."""

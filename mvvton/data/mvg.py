@@ -23,8 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from mvvton.constants import DEFAULT_HEIGHT, DEFAULT_WIDTH, PersonView
 from mvvton.data.base import TryOnDataset
 from mvvton.data.sample import (
@@ -79,17 +77,26 @@ def parse_folder_name(name: str) -> tuple[str, str]:
     return identity, order
 
 
-def scan_mvg_split(split_dir: Path) -> list[MVGFolder]:
-    """List the sample folders of one MVG split (`ROOT/<split>`), views named from the sorted person files."""
+def scan_mvg_split(split_dir: Path, problems: list[str] | None = None) -> list[MVGFolder]:
+    """List the sample folders of one MVG split (`ROOT/<split>`), views named from the sorted person files.
+
+    Malformed folders raise `DatasetError`, or, when a `problems` list is given, are described there and skipped.
+    """
     person_root = split_dir / MVG_PERSON_DIR
     if not person_root.is_dir():
         raise DatasetError(f"{person_root} does not exist: not an MVG split folder (expected {MVG_PERSON_DIR}/)")
     folders = []
     for folder in sorted(p for p in person_root.iterdir() if p.is_dir()):
-        identity, order = parse_folder_name(folder.name)
-        stems = [p.stem for p in list_images(folder)]
-        if len(stems) != MVG_VIEWS_PER_FOLDER:
-            raise DatasetError(f"{folder} holds {len(stems)} images, expected {MVG_VIEWS_PER_FOLDER}")
+        try:
+            identity, order = parse_folder_name(folder.name)
+            stems = [p.stem for p in list_images(folder)]
+            if len(stems) != MVG_VIEWS_PER_FOLDER:
+                raise DatasetError(f"{folder} holds {len(stems)} images, expected {MVG_VIEWS_PER_FOLDER}")
+        except DatasetError as error:
+            if problems is None:
+                raise
+            problems.append(str(error))
+            continue
         front, person, back = stems
         folders.append(MVGFolder(folder.name, identity, order, front, person, back))
     return folders
@@ -117,6 +124,7 @@ class MVGDataset(TryOnDataset):
     Args:
         root: dataset root holding `train/`, `test/` and `unpaired.txt`.
         split: 'train' or 'test'.
+        problems: if given, malformed folders are described in this list and skipped instead of raising.
         paired: True = the person's own garment and `warp_feat`; False = the garment of the `unpaired.txt` partner
             (same order suffix) and `warp_feat_unpair`.
         height, width: output size (default 512 x 384, the MVG photo size).
@@ -131,6 +139,7 @@ class MVGDataset(TryOnDataset):
         width: int = DEFAULT_WIDTH,
         transform: PairedTransform | None = None,
         seed: int | None = None,
+        problems: list[str] | None = None,
     ) -> None:
         super().__init__(height, width, transform, seed)
         if split not in MVG_SPLITS:
@@ -139,7 +148,7 @@ class MVGDataset(TryOnDataset):
         self.split = split
         self.paired = paired
         self.split_dir = self.root / split
-        folders = scan_mvg_split(self.split_dir)
+        folders = scan_mvg_split(self.split_dir, problems)
         by_name = {f.folder: f for f in folders}
         self.garment_folders: dict[str, MVGFolder] = {}
         if paired:
@@ -154,63 +163,70 @@ class MVGDataset(TryOnDataset):
                     continue
                 garment = by_name.get(f"{cloth_id}_{person.order}")
                 if garment is None:
-                    raise DatasetError(f"unpaired garment folder {cloth_id}_{person.order} missing in {self.split_dir}")
+                    message = f"unpaired garment folder {cloth_id}_{person.order} missing in {self.split_dir}"
+                    if problems is None:
+                        raise DatasetError(message)
+                    problems.append(message)
+                    continue
                 records.append(person)
                 self.garment_folders[person.folder] = garment
             if not records:
                 raise DatasetError(f"no person of {self.split_dir} is listed in {MVG_UNPAIRED_FILE}")
             self.records = records
 
-    def _path(self, subdir: str, folder: str, stem: str) -> Path:
-        path = find_image(self.split_dir / subdir / folder, stem)
-        if path is None:
-            raise DatasetError(f"missing {self.split_dir / subdir / folder / stem}.* (run `mvvton data check`)")
-        return path
+    def _image(self, subdir: str, folder: str, stem: str) -> Path:
+        """`split/subdir/folder/stem.<ext>`; the `.jpg` name when absent (so checks can report it)."""
+        directory = self.split_dir / subdir / folder
+        return find_image(directory, stem) or directory / f"{stem}.jpg"
+
+    def sample_files(self, index: int) -> dict[str, Path]:
+        record: MVGFolder = self.records[index]  # type: ignore[assignment]
+        garment = self.garment_folders[record.folder]
+        warp_dir = self.split_dir / (MVG_WARP_DIR if self.paired else MVG_WARP_UNPAIRED_DIR)
+        files = {
+            "person": self._image(MVG_PERSON_DIR, record.folder, record.person_view),
+            "inpaint_image": find_image(warp_dir, record.folder) or warp_dir / f"{record.folder}.jpg",
+            "inpaint_mask": self._image(MVG_INPAINT_MASK_DIR, record.folder, record.person_view),
+            "skeleton_person": self._image(MVG_SKELETON_DIR, record.folder, record.person_view),
+        }
+        for side, stem in (("front", garment.front_view), ("back", garment.back_view)):
+            files[f"garment_{side}"] = self._image(MVG_CLOTH_DIR, garment.folder, stem)
+            files[f"garment_{side}_mask"] = self._image(MVG_CLOTH_MASK_DIR, garment.folder, stem)
+            files[f"skeleton_{side}"] = self._image(MVG_SKELETON_DIR, garment.folder, stem)
+        agnostic = find_image(self.split_dir / MVG_AGNOSTIC_DIR / record.folder, record.person_view)
+        if agnostic is not None:
+            files["agnostic"] = agnostic
+        keypoints = self.split_dir / MVG_KEYPOINT_DIR / record.folder / f"{record.person_view}.json"
+        if keypoints.is_file():
+            files["keypoints"] = keypoints
+        return files
 
     def load_raw(self, index: int) -> RawSample:
         record: MVGFolder = self.records[index]  # type: ignore[assignment]
         garment = self.garment_folders[record.folder]
-        person = read_image(self._path(MVG_PERSON_DIR, record.folder, record.person_view))
+        files = self.sample_files(index)
+        person = read_image(files["person"])
         size = person.shape[:2]
-
-        def person_frame(array: np.ndarray) -> np.ndarray:
-            return resize_array(array, *size)
-
-        warp_dir = MVG_WARP_DIR if self.paired else MVG_WARP_UNPAIRED_DIR
-        warp_path = find_image(self.split_dir / warp_dir, record.folder)
-        if warp_path is None:
-            raise DatasetError(f"missing {self.split_dir / warp_dir / record.folder}.jpg (run `mvvton data check`)")
-        inpaint_image = person_frame(read_image(warp_path))
-        inpaint_mask = person_frame(read_mask(self._path(MVG_INPAINT_MASK_DIR, record.folder, record.person_view)))
-        agnostic_path = find_image(self.split_dir / MVG_AGNOSTIC_DIR / record.folder, record.person_view)
-        agnostic = person_frame(read_image(agnostic_path)) if agnostic_path is not None else None
-        skeleton_person = person_frame(read_image(self._path(MVG_SKELETON_DIR, record.folder, record.person_view)))
-        keypoints = None
-        keypoint_path = self.split_dir / MVG_KEYPOINT_DIR / record.folder / f"{record.person_view}.json"
-        if keypoint_path.is_file():
-            keypoints = keypoints_from_openpose_json(keypoint_path)
-
         garments = {}
-        for side, stem in (("front", garment.front_view), ("back", garment.back_view)):
-            image = read_image(self._path(MVG_CLOTH_DIR, garment.folder, stem))
-            mask = resize_array(read_mask(self._path(MVG_CLOTH_MASK_DIR, garment.folder, stem), binarize=True),
-                                *image.shape[:2])  # fmt: skip
-            skeleton = resize_array(read_image(self._path(MVG_SKELETON_DIR, garment.folder, stem)), *image.shape[:2])
+        for side in ("front", "back"):
+            image = read_image(files[f"garment_{side}"])
+            mask = resize_array(read_mask(files[f"garment_{side}_mask"], binarize=True), *image.shape[:2])
+            skeleton = resize_array(read_image(files[f"skeleton_{side}"]), *image.shape[:2])
             garments[side] = (image, mask, skeleton)
         suffix = "" if self.paired else f"__{garment.identity}"
         return RawSample(
             person=person,
-            inpaint_image=inpaint_image,
-            inpaint_mask=inpaint_mask,
-            agnostic=agnostic,
+            inpaint_image=resize_array(read_image(files["inpaint_image"]), *size),
+            inpaint_mask=resize_array(read_mask(files["inpaint_mask"]), *size),
+            agnostic=resize_array(read_image(files["agnostic"]), *size) if "agnostic" in files else None,
             garment_front=garments["front"][0],
             garment_front_mask=garments["front"][1],
             skeleton_front=garments["front"][2],
             garment_back=garments["back"][0],
             garment_back_mask=garments["back"][1],
             skeleton_back=garments["back"][2],
-            skeleton_person=skeleton_person,
-            person_keypoints=keypoints,
+            skeleton_person=resize_array(read_image(files["skeleton_person"]), *size),
+            person_keypoints=keypoints_from_openpose_json(files["keypoints"]) if "keypoints" in files else None,
             view=record.view.value,
             garment_view=hard_garment_view(record.view).value,
             sample_id=f"{self.split}/{record.folder}{suffix}",

@@ -1015,3 +1015,46 @@ def generate_synthmvg(
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     return meta
+
+
+# ------------------------------------------------------------------------------------------------ contact sheet
+CONTACT_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
+    # (label, subdir, folder order, file stem) ; stem "" = the folder's own file (warp_feat)
+    ("cloth front", "cloth", "1", "1"), ("cloth back", "cloth", "1", "5"),
+    ("0 deg", "image-wo-bg", "1", "1"), ("45 deg", "image-wo-bg", "1", "2"), ("90 deg", "image-wo-bg", "2", "3"),
+    ("135 deg", "image-wo-bg", "3", "4"), ("180 deg", "image-wo-bg", "3", "5"), ("G0 45", G0_DIR, "1", "2"),
+    ("skel cloth F", "skeletons", "1", "1"), ("skel cloth B", "skeletons", "1", "5"),
+    ("skel 45", "skeletons", "1", "2"), ("skel 90", "skeletons", "2", "3"), ("skel 135", "skeletons", "3", "4"),
+    ("mask 135", "inpaint_mask", "3", "4"), ("agnostic 135", "agnostic-wo-bg", "3", "4"),
+    ("prewarp 135", "warp_feat", "3", ""), ("unpaired 45", "warp_feat_unpair", "1", ""),
+)  # fmt: skip
+CONTACT_HEADER = 18
+
+
+def make_contact_sheet(root: str | Path, out_path: str | Path, identities: int = 4, split: str = "train") -> Path:
+    """Tile the first `identities` of a SynthMVG `split` (rows) x `CONTACT_COLUMNS` into a labelled PNG."""
+    root = Path(root)
+    meta = json.loads((root / META_FILE).read_text())
+    names = meta["splits"][split][:identities]
+    height, width = meta["config"]["height"], meta["config"]["width"]
+    rows = []
+    header = np.full((CONTACT_HEADER, width * len(CONTACT_COLUMNS), 3), 255, np.uint8)
+    for column, (label, *_unused) in enumerate(CONTACT_COLUMNS):
+        cv2.putText(header, label, (column * width + 3, CONTACT_HEADER - 5), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.33 * width / 96, (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
+    rows.append(header)
+    for name in names:
+        tiles = []
+        for _label, subdir, order, stem in CONTACT_COLUMNS:
+            folder = f"{name}_{order}"
+            path = root / split / subdir / (f"{folder}.jpg" if not stem else f"{folder}/{stem}.jpg")
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            tiles.append(np.zeros((height, width, 3), np.uint8) if image is None else image[..., ::-1])
+        row = np.concatenate(tiles, axis=1)
+        row[:, ::width] = 255  # thin separators
+        rows.append(row)
+    sheet = np.concatenate(rows, axis=0)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out_path), sheet[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    return out_path
