@@ -96,6 +96,9 @@ class ScheduleConfig:
     """Length of training and learning-rate schedule (diffusers.optimization.get_scheduler names)."""
 
     max_train_steps: int = 10
+    stop_after_steps: int | None = (
+        None  # end this run early at this global step (schedule still spans max_train_steps)
+    )
     lr_scheduler: str = "constant_with_warmup"  # constant | constant_with_warmup | cosine | linear | ...
     lr_warmup_steps: int = 0
 
@@ -444,7 +447,9 @@ def image_encoder_from_paint_by_example(folder: str | Path) -> nn.Module:
     missing, unexpected = model.load_state_dict(converted, strict=False)
     missing = [key for key in missing if not key.endswith("position_ids")]
     if missing or unexpected:
-        raise ValueError(f"{folder}: not a Paint-by-Example image encoder (missing={missing[:5]}, unexpected={unexpected[:5]})")
+        raise ValueError(
+            f"{folder}: not a Paint-by-Example image encoder (missing={missing[:5]}, unexpected={unexpected[:5]})"
+        )
     return model
 
 
@@ -462,7 +467,12 @@ def build_components(cfg: ModelConfig, seed: int = 0) -> dict[str, Any]:
     """
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
-    from mvvton.models import GarmentEncoderModel, GarmentImageEncoderModel, MVVTONUNet2DConditionModel, PoseEncoderModel
+    from mvvton.models import (
+        GarmentEncoderModel,
+        GarmentImageEncoderModel,
+        MVVTONUNet2DConditionModel,
+        PoseEncoderModel,
+    )
 
     config_dir = Path(cfg.component_configs) if cfg.component_configs else None
 
@@ -931,7 +941,9 @@ def compute_training_loss(
     keep_mask = keep_mask_latent(batch["inpaint_mask"].float(), tuple(latents.shape[-2:]))
 
     num_train_timesteps = noise_scheduler.config.num_train_timesteps
-    timesteps = (_rand((batch_size,), generator, device) * num_train_timesteps).long().clamp_max(num_train_timesteps - 1)
+    timesteps = (
+        (_rand((batch_size,), generator, device) * num_train_timesteps).long().clamp_max(num_train_timesteps - 1)
+    )
     noise = _randn(tuple(latents.shape), generator, device)
     noisy_latents = noise_scheduler.add_noise(latents, noise, timesteps)
     samples = [torch.cat([noisy_latents, inpaint_latents, keep_mask], dim=1)]  # (B, 9, h, w)
@@ -1139,7 +1151,11 @@ def build_dataset(
             raise ImportError(f"data.dataset={dataset!r} needs mvvton.data.ManifestDataset ({error})") from error
         manifest = Path(root)
         if manifest.is_dir():
-            candidates = [manifest / f"{split}.jsonl", manifest / "manifest.jsonl", manifest / split / "manifest.jsonl"]
+            candidates = [
+                manifest / f"{split}.jsonl",
+                manifest / "manifest.jsonl",
+                manifest / split / "manifest.jsonl",
+            ]
             found = [path for path in candidates if path.is_file()]
             if not found:
                 raise FileNotFoundError(f"no manifest found in {manifest} (tried {[str(p) for p in candidates]})")

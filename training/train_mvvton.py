@@ -1,0 +1,460 @@
+"""Train (or fine-tune) MV-VTON with accelerate.
+
+    accelerate launch training/train_mvvton.py --config configs/train/tiny.yaml --set optim.learning_rate=1e-4
+    accelerate launch training/train_mvvton.py --config configs/train/tiny.yaml --resume latest
+
+Order follows diffusers' `train_text_to_image.py`: parse_args -> config -> main(cfg): accelerator, components, trainable
+groups, optimizer, data, LR schedule, prepare, save/load hooks, resume, loop (accumulate / sync / EMA / checkpoint /
+validation), final save. The objective and all helpers live in `mvvton.training_utils` (docs/training.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator, DistributedDataParallelKwargs
+from accelerate.logging import get_logger
+from accelerate.utils import ProjectConfiguration, set_seed
+from diffusers import DDIMScheduler
+from diffusers.optimization import get_scheduler
+from diffusers.training_utils import EMAModel
+from safetensors.torch import load_file
+from torch.utils.data import DataLoader, default_collate
+
+from mvvton.training_utils import (
+    TRAINED_COMPONENT_NAMES,
+    EpochSeededSampler,
+    MVVTONTrainingModule,
+    TrainConfig,
+    build_components,
+    build_dataset,
+    clip_garment_crop,
+    compute_training_loss,
+    flat_config,
+    keep_mask_latent,
+    load_config,
+    load_vgg,
+    save_config,
+    select_garment_view,
+    select_trainable,
+)
+
+logger = get_logger(__name__)
+CHECKPOINT_PREFIX = "checkpoint-"
+LOSS_LOG = "loss_log.jsonl"
+CONFIG_NAME = "train_config.yaml"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train MV-VTON (multi-view virtual try-on) with accelerate.")
+    parser.add_argument("--config", type=str, default=None, help="YAML training config (configs/train/*.yaml).")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Override a config value, e.g. --set optim.learning_rate=1e-5 (repeatable).",
+    )
+    parser.add_argument("--resume", type=str, default=None, help="'latest' or a checkpoint-N folder to resume from.")
+    parser.add_argument("--output_dir", type=str, default=None, help="Overrides output_dir of the config.")
+    return parser.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    overrides = list(args.overrides)
+    if args.output_dir is not None:
+        overrides.append(f"output_dir={args.output_dir}")
+    if args.resume is not None:
+        overrides.append(f"resume_from_checkpoint={args.resume}")
+    return load_config(args.config, overrides)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# checkpoint helpers
+
+
+def list_checkpoints(output_dir: Path) -> list[Path]:
+    """checkpoint-N folders sorted by N."""
+    found = [
+        path for path in output_dir.glob(f"{CHECKPOINT_PREFIX}*") if path.name[len(CHECKPOINT_PREFIX) :].isdigit()
+    ]
+    return sorted(found, key=lambda path: int(path.name[len(CHECKPOINT_PREFIX) :]))
+
+
+def rotate_checkpoints(output_dir: Path, total_limit: int | None) -> None:
+    """Delete the oldest checkpoints so that one more fits under `total_limit`."""
+    if total_limit is None:
+        return
+    checkpoints = list_checkpoints(output_dir)
+    excess = len(checkpoints) - total_limit + 1
+    for path in checkpoints[: max(excess, 0)]:
+        logger.info(f"removing old checkpoint {path}")
+        shutil.rmtree(path)
+
+
+def save_trained_components(module: MVVTONTrainingModule, folder: Path) -> None:
+    for name in TRAINED_COMPONENT_NAMES:
+        getattr(module, name).save_pretrained(folder / name)
+
+
+def load_trained_components(module: MVVTONTrainingModule, folder: Path) -> None:
+    for name in TRAINED_COMPONENT_NAMES:
+        state = load_file(str(folder / name / "diffusion_pytorch_model.safetensors"))
+        getattr(module, name).load_state_dict(state, strict=True)
+
+
+def step_generator(seed: int, process_index: int, micro_step: int) -> torch.Generator:
+    """Every random draw of micro-batch `micro_step` on this process comes from here: resuming needs no RNG state."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + process_index * 7_919_993 + micro_step)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# validation
+
+
+def to_uint8_grid(rows: list[list[torch.Tensor]]) -> torch.Tensor:
+    """rows of `(3, H, W)` images in [-1, 1] -> one `(3, rows*H, cols*W)` uint8 grid."""
+    return torch.cat([torch.cat(row, dim=2) for row in rows], dim=1).add(1).mul(127.5).clamp(0, 255).round().byte()
+
+
+@torch.no_grad()
+def sample_tryon(
+    module: MVVTONTrainingModule,
+    vae: torch.nn.Module,
+    noise_config: dict,
+    batch: dict[str, Any],
+    num_inference_steps: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """The released sampler in brief (used when `MVVTONPipeline` is unavailable): start from the noised pre-warped
+    composite at t=999, garment tokens once at t=999, DDIM eta 0, no CFG, paste-back of kept pixels.
+
+    Returns `(B, 3, H, W)` in [-1, 1].
+    """
+    scheduler = DDIMScheduler.from_config(noise_config)
+    scheduler.set_timesteps(num_inference_steps)
+    person = batch["inpaint_image"]
+    batch_size = person.shape[0]
+    scaling = vae.config.scaling_factor
+    inpaint_latents = vae.encode(person).latent_dist.mode() * scaling
+    keep_mask = keep_mask_latent(batch["inpaint_mask"], tuple(inpaint_latents.shape[-2:]))
+    noise = torch.randn(inpaint_latents.shape, generator=generator)
+    start = torch.full((batch_size,), scheduler.config.num_train_timesteps - 1, dtype=torch.long)
+    latents = scheduler.add_noise(inpaint_latents, noise, start)
+    garment, garment_mask = select_garment_view(batch)
+    clip_size = module.image_encoder.image_size
+    global_tokens = module.image_encoder(clip_garment_crop(garment, garment_mask, clip_size, (0.15, 0.15)))
+    person_pose = module.pose_encoder(batch["skeleton_person"])
+    views = torch.stack([batch["skeleton_front"], batch["skeleton_back"]], dim=1)
+    garment_pose = module.pose_encoder(views.flatten(0, 1)).unflatten(0, (batch_size, 2))
+    garments = torch.stack([batch["garment_front"], batch["garment_back"]], dim=1)
+    local_tokens = module.garment_encoder(garments, start, person_pose, garment_pose).garment_tokens
+    for timestep in scheduler.timesteps:
+        model_input = torch.cat([latents, inpaint_latents, keep_mask], dim=1)
+        eps = module.unet(model_input, timestep, global_tokens, garment_tokens=local_tokens).sample
+        latents = scheduler.step(eps, timestep, latents).prev_sample
+    image = vae.decode(latents / scaling).sample.clamp(-1, 1)
+    keep = 1.0 - batch["inpaint_mask"]
+    return image * (1 - keep) + batch["person"] * keep
+
+
+def log_validation(
+    accelerator: Accelerator,
+    module: MVVTONTrainingModule,
+    vae: torch.nn.Module,
+    noise_config: dict,
+    samples: list[dict[str, Any]],
+    cfg: TrainConfig,
+    global_step: int,
+) -> Path:
+    """Try-on results for fixed validation samples -> `<output_dir>/validation/step-N.png` and tensorboard.
+
+    Main process only; uses its own seeded generator so the training randomness is untouched.
+    """
+    from PIL import Image
+
+    was_training = module.training
+    module.eval()
+    batch = {
+        key: value.to(accelerator.device) if torch.is_tensor(value) else value
+        for key, value in default_collate(samples).items()
+    }
+    generator = torch.Generator().manual_seed(cfg.logging.validation_seed)
+    results = sample_tryon(module, vae, noise_config, batch, cfg.logging.validation_inference_steps, generator)
+    rows = [
+        [
+            batch["person"][i],
+            batch["garment_front"][i],
+            batch["garment_back"][i],
+            batch["inpaint_image"][i],
+            results[i],
+        ]
+        for i in range(len(samples))
+    ]
+    grid = to_uint8_grid([[image.float().cpu() for image in row] for row in rows])
+    folder = Path(cfg.output_dir) / "validation"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"step-{global_step}.png"
+    Image.fromarray(grid.permute(1, 2, 0).numpy()).save(path)
+    for tracker in accelerator.trackers:
+        if tracker.name == "tensorboard":
+            tracker.writer.add_image("validation", grid, global_step, dataformats="CHW")
+    if was_training:
+        module.train()
+    return path
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def main(cfg: TrainConfig) -> dict[str, Any]:
+    """Run training; returns `{"global_step", "losses": [(step, loss)], "output_dir"}`."""
+    output_dir = Path(cfg.output_dir)
+    report_to = None if cfg.logging.report_to in (None, "none") else cfg.logging.report_to
+    accelerator = Accelerator(
+        gradient_accumulation_steps=cfg.optim.gradient_accumulation_steps,
+        mixed_precision=cfg.optim.mixed_precision,
+        log_with=report_to,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    logger.info(accelerator.state, main_process_only=False)
+    set_seed(cfg.seed)
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, output_dir / CONFIG_NAME)
+
+    # 1. components and trainable groups
+    components = build_components(cfg.model, seed=cfg.seed)
+    vae, noise_scheduler = components["vae"], components["scheduler"]
+    groups = select_trainable(components, cfg.model.trainable)
+    for group, names in groups.items():
+        logger.info(f"trainable group {group}: {len(names)} tensors")
+    module = MVVTONTrainingModule(
+        components["unet"], components["garment_encoder"], components["pose_encoder"], components["image_encoder"]
+    )
+    weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
+    vae.to(accelerator.device)
+    if weight_dtype != torch.float32:  # frozen in every mode
+        vae.to(dtype=weight_dtype)
+        module.image_encoder.vision_model.to(dtype=weight_dtype)
+    vgg = load_vgg(cfg.loss.vgg_weights_path, cfg.loss.vgg_input_style) if cfg.loss.vgg_weight > 0 else None
+    if vgg is not None:
+        vgg.to(accelerator.device, dtype=weight_dtype)
+    if cfg.optim.gradient_checkpointing:
+        module.unet.enable_gradient_checkpointing()
+        module.garment_encoder.enable_gradient_checkpointing()
+    trainable = [parameter for parameter in module.parameters() if parameter.requires_grad]
+    ema = EMAModel(trainable, decay=cfg.optim.ema_decay) if cfg.optim.use_ema else None
+
+    # 2. optimizer
+    learning_rate = cfg.optim.learning_rate
+    if cfg.optim.scale_lr:
+        learning_rate *= cfg.optim.train_batch_size * cfg.optim.gradient_accumulation_steps * accelerator.num_processes
+    optimizer = torch.optim.AdamW(
+        trainable,
+        lr=learning_rate,
+        betas=(cfg.optim.adam_beta1, cfg.optim.adam_beta2),
+        weight_decay=cfg.optim.adam_weight_decay,
+        eps=cfg.optim.adam_epsilon,
+    )
+
+    # 3. data: a sampler whose order depends only on (seed, epoch), so resuming reproduces it
+    data_kwargs = dict(
+        paired=cfg.data.paired,
+        num_synthetic_samples=cfg.data.num_synthetic_samples,
+        max_samples=cfg.data.max_samples,
+        seed=cfg.seed,
+    )
+    dataset = build_dataset(
+        cfg.data.dataset, cfg.data.root, cfg.data.split, cfg.data.height, cfg.data.width, **data_kwargs
+    )
+    sampler = EpochSeededSampler(len(dataset), seed=cfg.seed)
+    train_dataloader = DataLoader(
+        dataset,
+        batch_size=cfg.optim.train_batch_size,
+        sampler=sampler,
+        drop_last=True,
+        num_workers=cfg.data.num_workers,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+    validation_samples: list[dict[str, Any]] = []
+    if cfg.logging.validation_steps and accelerator.is_main_process:
+        validation_split = cfg.data.validation_split or cfg.data.split
+        validation_set = dataset
+        if validation_split != cfg.data.split:
+            validation_set = build_dataset(
+                cfg.data.dataset, cfg.data.root, validation_split, cfg.data.height, cfg.data.width, **data_kwargs
+            )
+        count = min(cfg.logging.num_validation_samples, len(validation_set))
+        validation_samples = [validation_set[index] for index in range(count)]
+
+    # 4. schedule: the prepared scheduler steps once per process per optimizer step
+    lr_scheduler = get_scheduler(
+        cfg.schedule.lr_scheduler,
+        optimizer=optimizer,
+        num_warmup_steps=cfg.schedule.lr_warmup_steps * accelerator.num_processes,
+        num_training_steps=cfg.schedule.max_train_steps * accelerator.num_processes,
+    )
+    module, optimizer, train_dataloader, lr_scheduler = accelerator.prepare(
+        module, optimizer, train_dataloader, lr_scheduler
+    )
+    if ema is not None:
+        ema.to(accelerator.device)
+        accelerator.register_for_checkpointing(ema)
+
+    # 5. checkpoints hold diffusers-format component folders + the resolved config
+    def save_model_hook(models: list, weights: list, folder: str) -> None:
+        if accelerator.is_main_process:
+            for model in models:
+                save_trained_components(accelerator.unwrap_model(model), Path(folder))
+                weights.pop()
+            if cfg.checkpointing.save_frozen_components:
+                vae.save_pretrained(Path(folder) / "vae")
+                noise_scheduler.save_pretrained(Path(folder) / "scheduler")
+            save_config(cfg, Path(folder) / CONFIG_NAME)
+
+    def load_model_hook(models: list, folder: str) -> None:
+        while models:
+            load_trained_components(accelerator.unwrap_model(models.pop()), Path(folder))
+
+    accelerator.register_save_state_pre_hook(save_model_hook)
+    accelerator.register_load_state_pre_hook(load_model_hook)
+
+    num_update_steps_per_epoch = math.ceil(len(train_dataloader) / cfg.optim.gradient_accumulation_steps)
+    if num_update_steps_per_epoch == 0:
+        raise ValueError("the dataset is smaller than one batch per process: lower optim.train_batch_size")
+    num_epochs = math.ceil(cfg.schedule.max_train_steps / num_update_steps_per_epoch)
+    if accelerator.is_main_process:
+        accelerator.init_trackers("mvvton", config=flat_config(cfg))
+
+    # 6. resume
+    global_step = 0
+    resume = cfg.resume_from_checkpoint
+    if resume:
+        path = Path(resume)
+        if resume == "latest":
+            checkpoints = list_checkpoints(output_dir)
+            path = checkpoints[-1] if checkpoints else None
+        if path is None:
+            logger.info("no checkpoint in output_dir: starting a new run")
+        else:
+            logger.info(f"resuming from {path}")
+            accelerator.load_state(str(path))
+            global_step = int(path.name[len(CHECKPOINT_PREFIX) :])
+    first_epoch = global_step // num_update_steps_per_epoch
+    batches_to_skip = (global_step % num_update_steps_per_epoch) * cfg.optim.gradient_accumulation_steps
+
+    total_batch = cfg.optim.train_batch_size * accelerator.num_processes * cfg.optim.gradient_accumulation_steps
+    logger.info(
+        f"***** training: {len(dataset)} samples, {num_epochs} epochs, {cfg.schedule.max_train_steps} steps, "
+        f"batch {cfg.optim.train_batch_size}/process, total batch {total_batch}, from step {global_step} *****"
+    )
+
+    # 7. loop
+    stop_at = min(cfg.schedule.max_train_steps, cfg.schedule.stop_after_steps or cfg.schedule.max_train_steps)
+    clip_size = accelerator.unwrap_model(module).image_encoder.image_size
+    losses: list[tuple[int, float]] = []
+    accumulated = {"loss": 0.0}
+    started = time.perf_counter()
+    module.train()
+    for epoch in range(first_epoch, num_epochs):
+        if global_step >= stop_at:
+            break
+        active_dataloader = train_dataloader
+        if epoch == first_epoch and batches_to_skip > 0:
+            active_dataloader = accelerator.skip_first_batches(train_dataloader, batches_to_skip)
+        active_dataloader.set_epoch(epoch)
+        sampler.set_epoch(epoch)
+        micro_step = global_step * cfg.optim.gradient_accumulation_steps
+        for batch in active_dataloader:
+            generator = step_generator(cfg.seed, accelerator.process_index, micro_step)
+            micro_step += 1
+            with accelerator.accumulate(module):
+                outputs = compute_training_loss(
+                    module, vae, noise_scheduler, batch, cfg.loss, cfg.model, clip_size, vgg, generator, weight_dtype
+                )
+                accelerator.backward(outputs["loss"])
+                if accelerator.sync_gradients and cfg.optim.max_grad_norm is not None:
+                    accelerator.clip_grad_norm_(trainable, cfg.optim.max_grad_norm)
+                optimizer.step()
+                lr_scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            for key, value in outputs.items():
+                gathered = accelerator.gather(value.detach().reshape(1)).mean().item()
+                accumulated[key] = accumulated.get(key, 0.0) + gathered / cfg.optim.gradient_accumulation_steps
+            if not accelerator.sync_gradients:
+                continue
+
+            if ema is not None:
+                ema.step(trainable)
+            global_step += 1
+            logs = {f"train/{key}": value for key, value in accumulated.items()}
+            logs["train/lr"] = lr_scheduler.get_last_lr()[0]
+            accelerator.log(logs, step=global_step)
+            losses.append((global_step, accumulated["loss"]))
+            if accelerator.is_main_process:
+                with open(output_dir / LOSS_LOG, "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps({"step": global_step, **accumulated, "lr": logs["train/lr"]}) + "\n")
+                logger.info(f"step {global_step}: loss {accumulated['loss']:.6f}")
+            accumulated = {"loss": 0.0}
+
+            if global_step % cfg.checkpointing.checkpointing_steps == 0 or global_step == stop_at:
+                if accelerator.is_main_process:
+                    rotate_checkpoints(output_dir, cfg.checkpointing.checkpoints_total_limit)
+                accelerator.wait_for_everyone()
+                accelerator.save_state(str(output_dir / f"{CHECKPOINT_PREFIX}{global_step}"))
+            validation_due = cfg.logging.validation_steps and (
+                global_step % cfg.logging.validation_steps == 0 or global_step == stop_at
+            )
+            if validation_due and accelerator.is_main_process:
+                if ema is not None:
+                    ema.store(trainable)
+                    ema.copy_to(trainable)
+                path = log_validation(
+                    accelerator,
+                    accelerator.unwrap_model(module),
+                    vae,
+                    dict(noise_scheduler.config),
+                    validation_samples,
+                    cfg,
+                    global_step,
+                )
+                logger.info(f"validation images: {path}")
+                if ema is not None:
+                    ema.restore(trainable)
+            if global_step >= stop_at:
+                break
+
+    # 8. final save: a component folder per model (EMA weights when enabled), loadable with model.init=converted
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process and global_step >= cfg.schedule.max_train_steps:
+        final = output_dir / "final"
+        unwrapped = accelerator.unwrap_model(module)
+        if ema is not None:
+            ema.copy_to(trainable)
+        save_trained_components(unwrapped, final)
+        if weight_dtype != torch.float32:
+            vae.to(torch.float32)
+        vae.save_pretrained(final / "vae")
+        noise_scheduler.save_pretrained(final / "scheduler")
+        save_config(cfg, final / CONFIG_NAME)
+        logger.info(f"saved trained components to {final}")
+    elapsed = time.perf_counter() - started
+    logger.info(f"done: step {global_step}, {elapsed:.1f} s")
+    accelerator.end_training()
+    return {"global_step": global_step, "losses": losses, "output_dir": str(output_dir), "seconds": elapsed}
+
+
+if __name__ == "__main__":
+    main(config_from_args(parse_args()))
