@@ -46,10 +46,10 @@ class TryOnDataset(Dataset):
         {"person", "inpaint_image", "inpaint_mask", "agnostic", "skeleton_person", "parse", "warped_garment",
          "warped_mask"}
     )  # fmt: skip
-    # Groups of garment-frame roles that must share one size.
+    # Groups of garment-frame roles that must share one size (garment skeletons may come from another photo).
     GARMENT_GROUPS: tuple[tuple[str, ...], ...] = (
-        ("garment_front", "garment_front_mask", "skeleton_front"),
-        ("garment_back", "garment_back_mask", "skeleton_back"),
+        ("garment_front", "garment_front_mask"),
+        ("garment_back", "garment_back_mask"),
     )
 
     def sample_files(self, index: int) -> dict[str, Path]:  # pragma: no cover - abstract
