@@ -270,3 +270,29 @@ def person_mask_from_keypoints(keypoints: np.ndarray, height: int, width: int, m
     if ok[1] and head:
         cv2.line(canvas, tuple(int(v) for v in kp[1, :2]), tuple(int(v) for v in kp[head, :2].mean(0)), 1, limb)
     return canvas.astype(np.float32)
+
+
+def with_estimated_hips(keypoints: np.ndarray, min_confidence: float = 0.1, confidence: float = 0.15) -> np.ndarray:
+    """Copy of `keypoints` with missing hips guessed from the shoulders (for photos cropped above the hips).
+
+    Each missing hip is placed 1.6 shoulder-widths below its shoulder, perpendicular to the shoulder line, at
+    `confidence` (low, but above the usual 0.1 threshold). For geometry (masks, warps) only; never render it as pose.
+    """
+    kp = np.array(keypoints, dtype=np.float32, copy=True)
+    rs, ls = COCO18_INDEX["right_shoulder"], COCO18_INDEX["left_shoulder"]
+    rh, lh = COCO18_INDEX["right_hip"], COCO18_INDEX["left_hip"]
+    if kp[rs, 2] <= min_confidence or kp[ls, 2] <= min_confidence:
+        return kp
+    across = kp[ls, :2] - kp[rs, :2]
+    width = float(np.hypot(*across))
+    if width < 1.0:
+        return kp
+    down = np.array([-across[1], across[0]], dtype=np.float32) / width
+    if down[1] < 0:
+        down = -down
+    inset = across * 0.1
+    for hip, shoulder, shift in ((rh, rs, inset), (lh, ls, -inset)):
+        if kp[hip, 2] <= min_confidence:
+            kp[hip, :2] = kp[shoulder, :2] + shift + down * 1.6 * width
+            kp[hip, 2] = confidence
+    return kp

@@ -19,7 +19,12 @@ from mvvton.errors import MissingDependencyError, NoPersonDetectedError
 from mvvton.preprocessing.garment import garment_keypoints, garment_mask
 from mvvton.preprocessing.io import ImageInput, load_image
 from mvvton.preprocessing.masks import agnostic_image, mask_from_user, upper_body_agnostic_mask
-from mvvton.preprocessing.person import MediaPipePoseEstimator, PoseEstimator, person_mask_from_keypoints
+from mvvton.preprocessing.person import (
+    MediaPipePoseEstimator,
+    PoseEstimator,
+    person_mask_from_keypoints,
+    with_estimated_hips,
+)
 from mvvton.preprocessing.pose import normalize_keypoints, render_skeleton
 from mvvton.preprocessing.view import classify_person_view, garment_view_for
 from mvvton.preprocessing.warp import warp_garment, warped_composite
@@ -273,12 +278,13 @@ class TryOnPreprocessor:
         with stage("view"):
             person_view = classify_person_view(keypoints) if view == "auto" else PersonView(view)
             routed = garment_view_for(person_view, keypoints)
-        # 4. Inpainting mask and agnostic image.
+        # 4. Inpainting mask and agnostic image. Geometry uses guessed hips when the photo is cut above them.
+        geometry_keypoints = with_estimated_hips(keypoints)
         with stage("mask"):
             if user_mask is not None:
                 inpaint_mask = user_mask
             else:
-                inpaint_mask = upper_body_agnostic_mask(keypoints, person_mask)
+                inpaint_mask = upper_body_agnostic_mask(geometry_keypoints, person_mask)
             agnostic = agnostic_image(person_canvas, inpaint_mask)
         # 5. Garments: mask on the original photo (its own background), then fit to the canvas.
         with stage("garment_mask"):
@@ -296,7 +302,9 @@ class TryOnPreprocessor:
         # 6. Pre-warp of the routed garment.
         with stage("warp"):
             r_img, r_mask, r_kp, _ = garments[routed.value]
-            warped, warped_mask = warp_garment(r_img, r_mask, r_kp, keypoints, (height, width), clip_mask=inpaint_mask)
+            warped, warped_mask = warp_garment(
+                r_img, r_mask, r_kp, geometry_keypoints, (height, width), clip_mask=inpaint_mask
+            )
             composite = warped_composite(agnostic, warped, warped_mask)
         with stage("skeleton"):
             skeleton = render_skeleton(keypoints, height, width)

@@ -132,3 +132,18 @@ def test_person_mask_from_keypoints():
     assert mask[10, 10] == 0 and mask[500, 370] == 0
     with pytest.raises(NoPersonDetectedError):
         person_mask_from_keypoints(np.zeros((18, 3), np.float32), 512, 384)
+
+
+def test_with_estimated_hips():
+    from mvvton.preprocessing.person import with_estimated_hips
+
+    kp = synthetic_keypoints("front")
+    np.testing.assert_array_equal(with_estimated_hips(kp), kp)  # nothing missing: unchanged
+    cropped = kp.copy()
+    cropped[[I["right_hip"], I["left_hip"]], 2] = 0
+    guessed = with_estimated_hips(cropped)
+    assert cropped[I["right_hip"], 2] == 0  # input untouched
+    for hip, shoulder in (("right_hip", "right_shoulder"), ("left_hip", "left_shoulder")):
+        assert guessed[I[hip], 2] == pytest.approx(0.15)
+        assert guessed[I[hip], 1] > kp[I[shoulder], 1] + 100  # below the shoulder
+    assert guessed[I["right_hip"], 0] < guessed[I["left_hip"], 0]  # keeps the front-view order
