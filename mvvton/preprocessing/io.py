@@ -222,6 +222,23 @@ def load_image(src: ImageInput, *, name: str | None = None, max_pixels: int = MA
     return load_image_and_alpha(src, name=name, max_pixels=max_pixels)[0]
 
 
+def _new_file_mode(path: Path) -> int:
+    """Mode a plainly created file would get (mkstemp makes 0600): the existing file's mode, else 0666 & ~umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        pass
+    umask = 0o022
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    umask = int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o666 & ~umask
+
+
 def save_image_atomic(image: Image.Image | np.ndarray, path: str | os.PathLike, **save_kwargs: object) -> Path:
     """Write an image so readers never see a half-written file: temp file in the same folder, then `os.replace`.
 
@@ -247,6 +264,7 @@ def save_image_atomic(image: Image.Image | np.ndarray, path: str | os.PathLike, 
             image.save(stream, format=fmt, **save_kwargs)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(tmp_name, _new_file_mode(path))
         os.replace(tmp_name, path)
     except BaseException:
         try:

@@ -127,6 +127,18 @@ def upper_body_agnostic_mask(
             dtype=np.float32,
         )  # fmt: skip
         cv2.fillPoly(canvas, [np.round(polygon).astype(np.int32)], 1)
+        profile = rs is None or ls is None or abs(float(rs[0] - ls[0])) < 0.3 * torso_len
+        if profile:
+            # Side view: the torso's visible width is its depth, which the shoulder line does not show. Take the
+            # person silhouette between the shoulder line and the hem line, near the body's keypoints.
+            body = [p for p in (rs, ls, rh, lh, neck, _pt(kp, "right_elbow"), _pt(kp, "left_elbow")) if p is not None]
+            xs = [float(p[0]) for p in body]
+            reach = 0.35 * torso_len
+            y0, y1 = int(max(0, top[1])), int(min(height, bottom[1] + 1))
+            x0, x1 = int(max(0, min(xs) - reach)), int(min(width, max(xs) + reach + 1))
+            band = np.zeros_like(canvas)
+            band[y0:y1, x0:x1] = 1
+            canvas |= band & (np.asarray(person_mask) > 0.5).astype(np.uint8)
     # Arms: shoulder -> elbow -> wrist.
     for side in ("right", "left"):
         chain = [_pt(kp, f"{side}_{j}") for j in ("shoulder", "elbow", "wrist")]

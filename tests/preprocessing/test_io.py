@@ -149,6 +149,7 @@ def test_save_image_atomic(tmp_path):
     target = tmp_path / "sub" / "out.png"
     assert save_image_atomic(array, target) == target
     np.testing.assert_array_equal(np.asarray(Image.open(target)), array)
+    assert target.stat().st_mode & 0o044  # readable by others like a plainly created file (mkstemp would give 0600)
     save_image_atomic(Image.fromarray(array[::-1]), target)  # overwrite in place
     np.testing.assert_array_equal(np.asarray(Image.open(target)), array[::-1])
     save_image_atomic(Image.fromarray(array).convert("RGBA"), tmp_path / "out.jpg", quality=90)
