@@ -24,10 +24,18 @@ class GarmentTokens:
 
     Args:
         levels: one tensor per garment-encoder level `k`, each `(B, N_k, D)`; `None` for levels not provided.
+        cache_projections: let each joint processor compute its local keys/values once and reuse them on later
+            calls with this same object (the tokens are fixed across denoising steps). Only for inference: the
+            cache holds tensors of the first call, so do not use it while the projections are being trained.
     """
 
-    def __init__(self, levels: list[torch.Tensor | None] | tuple[torch.Tensor | None, ...]):
+    def __init__(
+        self,
+        levels: list[torch.Tensor | None] | tuple[torch.Tensor | None, ...],
+        cache_projections: bool = False,
+    ):
         self.levels = tuple(levels)
+        self.projection_cache: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = {} if cache_projections else None
 
     def gather(self, level_indices: tuple[int, ...]) -> torch.Tensor | None:
         """Concatenate the given levels along tokens -> `(B, sum N_k, D)`, or `None` if none is available."""
@@ -138,6 +146,24 @@ class JointAttnProcessor2_0(nn.Module):
         self.to_v_ip = nn.Linear(cross_attention_dim, hidden_size, bias=False)
         self.ip_scale = nn.Parameter(torch.zeros(hidden_size))
 
+    def _local_keys_values(
+        self, garment_tokens: GarmentTokens | None, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Keys and values `(B, L, inner)` of this block's local tokens, from the call's cache when enabled."""
+        if garment_tokens is None:
+            return None
+        cache = garment_tokens.projection_cache
+        if cache is not None and id(self) in cache:
+            return cache[id(self)]
+        local_tokens = garment_tokens.gather(self.token_levels)
+        if local_tokens is None:
+            return None
+        local_tokens = local_tokens.to(dtype)  # (B, L, D)
+        keys_values = (self.to_k_ip(local_tokens), self.to_v_ip(local_tokens))
+        if cache is not None:
+            cache[id(self)] = keys_values
+        return keys_values
+
     def __call__(
         self,
         attn: Attention,
@@ -157,11 +183,8 @@ class JointAttnProcessor2_0(nn.Module):
         global_out = _attend(
             attn, query, attn.to_k(encoder_hidden_states), attn.to_v(encoder_hidden_states), self.use_sdpa
         )
-        local_tokens = garment_tokens.gather(self.token_levels) if garment_tokens is not None else None
-        if local_tokens is not None:
-            local_tokens = local_tokens.to(hidden_states.dtype)  # (B, L, D)
-            local_out = _attend(
-                attn, self.to_q_ip(hidden_states), self.to_k_ip(local_tokens), self.to_v_ip(local_tokens), self.use_sdpa
-            )
+        local_kv = self._local_keys_values(garment_tokens, hidden_states.dtype)
+        if local_kv is not None:
+            local_out = _attend(attn, self.to_q_ip(hidden_states), *local_kv, self.use_sdpa)
             global_out = global_out + local_out * self.ip_scale.to(local_out.dtype)
         return _finish(attn, global_out.to(query.dtype), residual, shape)

@@ -20,6 +20,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from mvvton.constants import GarmentView, PersonView
 from mvvton.image_processor import CLIP_CROP_MARGIN, crop_garment_for_clip
 from mvvton.models import GarmentEncoderModel, GarmentImageEncoderModel, MVVTONUNet2DConditionModel, PoseEncoderModel
+from mvvton.models.attention_processor import GarmentTokens
 from mvvton.pipelines.pipeline_output import MVVTONPipelineOutput
 
 EXAMPLE_DOC_STRING = """
@@ -431,6 +432,13 @@ class MVVTONPipeline(DiffusionPipeline):
             kwargs["generator"] = generator
         return kwargs
 
+    @staticmethod
+    def doubled_tokens(garment_tokens: list[torch.Tensor] | GarmentTokens) -> GarmentTokens:
+        """Local tokens for a CFG batch `[uncond, cond]`: both halves keep them (as training's CFG dropout does)."""
+        levels = garment_tokens.levels if isinstance(garment_tokens, GarmentTokens) else garment_tokens
+        cache = isinstance(garment_tokens, GarmentTokens) and garment_tokens.projection_cache is not None
+        return GarmentTokens([None if level is None else torch.cat([level, level]) for level in levels], cache)
+
     def predict_noise(
         self,
         latent_model_input: torch.Tensor,
@@ -440,16 +448,17 @@ class MVVTONPipeline(DiffusionPipeline):
         garment_tokens: list[torch.Tensor] | None,
         guidance_scale: float,
         reproduce_original_guidance: bool = False,
+        guidance_tokens: GarmentTokens | None = None,
     ) -> torch.Tensor:
         """ε for `latent_model_input` `(B, 9, h, w)`. With guidance, the unconditional branch sees the
         unconditional vector in place of the global token and keeps the local tokens (as in training's CFG
         dropout). `reproduce_original_guidance=True` copies the released sampler's bug: with guidance it drops the
-        local tokens from BOTH branches."""
+        local tokens from BOTH branches. `guidance_tokens`: `doubled_tokens(garment_tokens)`, built once per call."""
         if guidance_scale <= 1.0:
             return self.unet(latent_model_input, timestep, global_embeds, garment_tokens=garment_tokens).sample
-        tokens = None if reproduce_original_guidance or garment_tokens is None else [
-            torch.cat([level, level]) for level in garment_tokens
-        ]
+        tokens = None
+        if not reproduce_original_guidance and garment_tokens is not None:
+            tokens = guidance_tokens if guidance_tokens is not None else self.doubled_tokens(garment_tokens)
         noise = self.unet(
             torch.cat([latent_model_input] * 2),
             torch.cat([timestep.expand(latent_model_input.shape[0])] * 2),
@@ -490,6 +499,7 @@ class MVVTONPipeline(DiffusionPipeline):
         paste_back: bool = True,
         garment_timestep: int | None = None,
         reproduce_original_guidance: bool = False,
+        cache_local_projections: bool = True,
         output_type: str = "pil",
         return_dict: bool = True,
         return_intermediates: bool = False,
@@ -519,6 +529,8 @@ class MVVTONPipeline(DiffusionPipeline):
             paste_back (`bool`, defaults to `True`): keep the person's pixels outside the regenerated region.
             garment_timestep (`int`, *optional*): garment-encoder timestep; defaults to `config.garment_timestep`.
             reproduce_original_guidance (`bool`): compatibility switch for the released sampler's guidance bug.
+            cache_local_projections (`bool`, defaults to `True`): project the (fixed) local tokens to keys/values
+                once per call instead of at every step; same result.
             output_type (`str`): `"pil"`, `"np"`, `"pt"` or `"latent"`.
             return_intermediates (`bool`): add per-sample intermediates (routing, masks, skeletons, warp).
             callback_on_step_end, callback_on_step_end_tensor_inputs: as in diffusers.
@@ -572,7 +584,8 @@ class MVVTONPipeline(DiffusionPipeline):
             self.config.garment_timestep if garment_timestep is None else garment_timestep,
         )  # fmt: skip
         global_embeds = repeat(global_embeds)
-        garment_tokens = [repeat(level) for level in garment_tokens]
+        # fixed for the whole loop: each joint block projects its local keys/values once
+        garment_tokens = GarmentTokens([repeat(level) for level in garment_tokens], cache_projections=cache_local_projections)
         total = batch_size * num_images_per_prompt
         uncond_embeds = self.image_encoder.unconditional_embeds(total).to(global_embeds) if self.image_encoder else None
 
@@ -604,15 +617,18 @@ class MVVTONPipeline(DiffusionPipeline):
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
 
         # 10. Denoising loop
+        guidance_tokens = None  # the CFG batch's local tokens, built on the first guided step
         with self.progress_bar(total=num_inference_steps) as progress_bar:
             for i, t in enumerate(timesteps):
                 if self.interrupt:
                     continue
                 scaled_latents = self.scheduler.scale_model_input(latents, t)
                 latent_model_input = torch.cat([scaled_latents, masked_image_latents, mask_latents], dim=1)
+                if self.do_classifier_free_guidance and guidance_tokens is None:
+                    guidance_tokens = self.doubled_tokens(garment_tokens)
                 noise_pred = self.predict_noise(
                     latent_model_input, t.to(device).reshape(1), global_embeds, uncond_embeds, garment_tokens,
-                    self.guidance_scale, reproduce_original_guidance,
+                    self.guidance_scale, reproduce_original_guidance, guidance_tokens,
                 )  # fmt: skip
                 latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
                 if callback_on_step_end is not None:

@@ -212,3 +212,11 @@ def test_frontal_variant_save_load_optional_component(tmp_path):
 def test_attention_slicing_refused(pipe):
     with pytest.raises(NotImplementedError):
         pipe.enable_attention_slicing()
+
+
+@pytest.mark.parametrize("guidance_scale", [1.0, 3.0])
+def test_cached_local_projections_give_the_same_result(pipe, guidance_scale):
+    cached = pipe(**dummy_inputs(guidance_scale=guidance_scale, num_inference_steps=3)).images
+    uncached = pipe(**dummy_inputs(guidance_scale=guidance_scale, num_inference_steps=3),
+                    cache_local_projections=False).images  # fmt: skip
+    assert np.abs(cached - uncached).max() < 1e-6
