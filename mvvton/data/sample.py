@@ -81,8 +81,8 @@ def read_mask(path: str | Path, *, binarize: bool = False) -> np.ndarray:
 
 def write_image(path: str | Path, image: np.ndarray, *, jpeg_quality: int = 95, png_compression: int = 1) -> None:
     """Write an `(h, w, 3)` uint8 RGB or `(h, w)` uint8 grey image; format from the suffix."""
-    cv2.imwrite(str(path), encode_image(image, Path(path).suffix, jpeg_quality=jpeg_quality,
-                                        png_compression=png_compression))  # fmt: skip
+    data = encode_image(image, Path(path).suffix, jpeg_quality=jpeg_quality, png_compression=png_compression)
+    Path(path).write_bytes(data.tobytes())
 
 
 def encode_image(image: np.ndarray, suffix: str, *, jpeg_quality: int = 95, png_compression: int = 1) -> np.ndarray:

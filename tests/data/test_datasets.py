@@ -176,3 +176,14 @@ def test_manifest_round_trip(tmp_path):
     (tmp_path / "dup.jsonl").write_text("\n".join(json.dumps(r | {"id": "same"}) for r in records))
     with pytest.raises(DatasetError):
         read_manifest(tmp_path / "dup.jsonl")
+
+
+def test_write_read_image_round_trip(tmp_path):
+    from mvvton.data.sample import read_image, write_image
+
+    image = np.zeros((H, W, 3), np.uint8)
+    image[:, : W // 2] = (255, 0, 0)  # red on the left, checks RGB order too
+    for suffix in (".png", ".jpg"):
+        write_image(tmp_path / f"x{suffix}", image)
+        back = read_image(tmp_path / f"x{suffix}")
+        assert back.shape == (H, W, 3) and back[H // 2, 2, 0] > 240 and back[H // 2, 2, 2] < 15
