@@ -198,12 +198,16 @@ def load_image_and_alpha(
         image = ImageOps.exif_transpose(src) if src.getexif() else src
         rgb, alpha = _pil_to_rgb(image, what)
     elif isinstance(src, (str, os.PathLike, bytes, bytearray)):
-        image = _open_encoded(src, what, max_pixels)
+        opened = _open_encoded(src, what, max_pixels)
         try:
-            image = ImageOps.exif_transpose(image)
-        except (OSError, ValueError, SyntaxError) as exc:  # broken EXIF block: keep pixels as stored
-            logger.warning("%s: ignoring unreadable EXIF orientation (%s)", what, exc)
-        rgb, alpha = _pil_to_rgb(image, what)
+            try:
+                image = ImageOps.exif_transpose(opened)
+            except (OSError, ValueError, SyntaxError) as exc:  # broken EXIF block: keep pixels as stored
+                logger.warning("%s: ignoring unreadable EXIF orientation (%s)", what, exc)
+                image = opened
+            rgb, alpha = _pil_to_rgb(image, what)
+        finally:
+            opened.close()
     else:
         raise TypeError(f"cannot load an image from {type(src).__name__}")
     if alpha is not None:

@@ -17,7 +17,7 @@ from PIL import Image
 from mvvton.constants import DEFAULT_HEIGHT, DEFAULT_WIDTH, GarmentView, PersonView
 from mvvton.errors import MissingDependencyError, NoPersonDetectedError
 from mvvton.preprocessing.garment import garment_keypoints, garment_mask
-from mvvton.preprocessing.io import ImageInput, load_image
+from mvvton.preprocessing.io import ImageInput, load_image, load_image_and_alpha
 from mvvton.preprocessing.masks import agnostic_image, mask_from_user, upper_body_agnostic_mask
 from mvvton.preprocessing.person import (
     MediaPipePoseEstimator,
@@ -250,14 +250,16 @@ class TryOnPreprocessor:
         # 1. Load and fit the inputs to the canvas.
         with stage("load"):
             person_arr = np.asarray(load_image(person, name="person image"))
-            front_arr = np.asarray(load_image(garment_front, name="front garment image"))
+            front_img, front_alpha = load_image_and_alpha(garment_front, name="front garment image")
+            front_arr = np.asarray(front_img)
             if garment_back is None:
                 message = "no back garment image given: the front image is reused for the back view"
                 notes.append(message)
                 warnings.warn(message, UserWarning, stacklevel=2)
-                back_arr = front_arr
+                back_arr, back_alpha = front_arr, front_alpha
             else:
-                back_arr = np.asarray(load_image(garment_back, name="back garment image"))
+                back_img, back_alpha = load_image_and_alpha(garment_back, name="back garment image")
+                back_arr = np.asarray(back_img)
             person_canvas, box = fit_to_canvas(person_arr, height, width, pad=self.person_pad)
             user_mask = None
             if mask_image is not None:
@@ -289,11 +291,14 @@ class TryOnPreprocessor:
         # 5. Garments: mask on the original photo (its own background), then fit to the canvas.
         with stage("garment_mask"):
             garments = {}
-            for name, arr, gview in (("front", front_arr, GarmentView.FRONT), ("back", back_arr, GarmentView.BACK)):
+            views = (("front", front_arr, front_alpha, GarmentView.FRONT), ("back", back_arr, back_alpha, GarmentView.BACK))
+            for name, arr, alpha, gview in views:
                 if name == "back" and garment_back is None:
                     g_canvas, g_mask = garments["front"][0], garments["front"][1]
                 else:
-                    mask = garment_mask(arr)
+                    # A cut-out (transparent background) product image carries its own mask.
+                    use_alpha = alpha is not None and 0.02 < float((alpha > 127).mean()) < 0.98
+                    mask = (alpha > 127).astype(np.float32) if use_alpha else garment_mask(arr)
                     g_canvas, g_box = fit_to_canvas(arr, height, width, pad="white")
                     g_mask = _pad_mask(mask, g_box, height, width)
                     g_canvas = np.where(g_mask[..., None] > 0, g_canvas, np.uint8(255)).astype(np.uint8)

@@ -156,3 +156,15 @@ def test_real_photos_end_to_end(shared_dir, person_samples, mediapipe_estimator)
         assert out.inpaint_mask[chest[1], chest[0]] == 1, path
         nose = out.person_keypoints[I["nose"], :2].astype(int)
         assert out.inpaint_mask[nose[1], nose[0]] == 0, path
+
+
+def test_transparent_cutout_garment_uses_its_alpha():
+    shape = _tshirt_mask()  # 400 x 400
+    rgba = np.zeros((400, 400, 4), np.uint8)
+    rgba[..., :3] = 255  # white garment on a transparent background: colour segmentation alone could not see it
+    rgba[..., 3] = shape * 255
+    pre = TryOnPreprocessor(FakeEstimator())
+    out = pre(_person_image(), rgba, _garment_image())
+    expected, _ = fit_to_canvas(shape.astype(np.float32), 512, 384, pad="white", interpolation=0)
+    assert np.abs(out.garment_front_mask - (expected > 0.5)).mean() < 0.01
+    assert out.garment_front_mask.sum() > 0.2 * 384 * 384
