@@ -151,7 +151,7 @@ class MVVTONPipeline(DiffusionPipeline):
         garment_back,
         height: int,
         width: int,
-        view: str,
+        view: str | list[str],
         guidance_scale: float,
         callback_on_step_end_tensor_inputs: list[str] | None,
         prepared: bool,
@@ -164,8 +164,9 @@ class MVVTONPipeline(DiffusionPipeline):
             raise ValueError(f"`height` and `width` must be multiples of {multiple}, got {height}x{width}")
         if person is None or garment_front is None:
             raise ValueError("`person` and `garment_front` are required")
-        if view not in ("auto", *[v.value for v in PersonView]):
-            raise ValueError(f"`view` must be 'auto', 'front', 'side' or 'back', got {view!r}")
+        views = view if isinstance(view, (list, tuple)) else [view]
+        if any(v not in ("auto", *[pv.value for pv in PersonView]) for v in views):
+            raise ValueError(f"`view` must be 'auto', 'front', 'side' or 'back' (or one per sample), got {view!r}")
         if guidance_scale > 1.0 and self.image_encoder is None:
             raise ValueError("classifier-free guidance needs the image encoder's unconditional vector")
         if callback_on_step_end_tensor_inputs is not None:
@@ -177,7 +178,7 @@ class MVVTONPipeline(DiffusionPipeline):
                 "with a given `mask_image` and `warped_garment`, the multi-view model also needs `pose_image` and "
                 "`garment_front_pose_image` (skeleton renders); or omit them all to let the preprocessor build them"
             )
-        if prepared and view == "auto" and person_keypoints is None:
+        if prepared and "auto" in views and person_keypoints is None:
             raise ValueError("with prepared inputs, pass `view=` ('front' / 'side' / 'back') or `person_keypoints`")
 
     # --------------------------------------------------------------------------------------------------------------
@@ -209,7 +210,7 @@ class MVVTONPipeline(DiffusionPipeline):
         *,
         height: int,
         width: int,
-        view: str,
+        view: str | list[str],
         mask_image: list,
         warped_garment: list,
         pose_image: list,
@@ -244,8 +245,10 @@ class MVVTONPipeline(DiffusionPipeline):
         def pick(values: list, index: int):
             return values[index] if len(values) > 1 else (values[0] if values else None)
 
+        views = list(view) if isinstance(view, (list, tuple)) else [view]
         for index in range(batch_size):
             keypoints = pick(person_keypoints, index)
+            sample_view = pick(views, index)
             if prepared:
                 sample = {
                     "person": pick(person, index),
@@ -261,7 +264,9 @@ class MVVTONPipeline(DiffusionPipeline):
                     if garment_back_pose_image
                     else pick(garment_front_pose_image, index),
                 }
-                person_view, garment_view = self._route(view, None if keypoints is None else np.asarray(keypoints))
+                person_view, garment_view = self._route(
+                    sample_view, None if keypoints is None else np.asarray(keypoints)
+                )
                 notes: list[str] = []
             else:
                 result = self._get_preprocessor()(
@@ -270,7 +275,7 @@ class MVVTONPipeline(DiffusionPipeline):
                     pick(garment_back, index),
                     mask_image=pick(mask_image, index),
                     person_keypoints=keypoints,
-                    view=view,
+                    view=sample_view,
                     height=height,
                     width=width,
                 )
@@ -479,7 +484,7 @@ class MVVTONPipeline(DiffusionPipeline):
         garment_back: PipelineImageInput | None = None,
         *,
         mask_image: PipelineImageInput | None = None,
-        view: str = "auto",
+        view: str | list[str] = "auto",
         person_keypoints: np.ndarray | list[np.ndarray] | None = None,
         warped_garment: PipelineImageInput | None = None,
         pose_image: PipelineImageInput | None = None,
@@ -516,7 +521,8 @@ class MVVTONPipeline(DiffusionPipeline):
             mask_image (*optional*): region to regenerate (white = regenerate); overrides the automatic agnostic
                 mask. With `warped_garment` (and, for the multi-view model, the pose images) the inputs are taken as
                 prepared and the preprocessor is skipped.
-            view (`str`, defaults to `"auto"`): person view `front` / `side` / `back`, or detected from the pose.
+            view (`str` or `list[str]`, defaults to `"auto"`): person view `front` / `side` / `back` (one for all
+                or one per sample), or `"auto"`: detected from the pose.
             person_keypoints (*optional*): `(18, 3)` OpenPose-18 keypoints (pixels, confidence) per sample.
             warped_garment (*optional*): the pre-warped composite (agnostic person with the garment pasted in).
             pose_image, garment_front_pose_image, garment_back_pose_image (*optional*): skeleton renders.
