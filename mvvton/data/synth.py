@@ -905,9 +905,14 @@ def render_identity(config: SynthConfig, index: int, partner: int) -> IdentityRe
 
 
 def _write(path: Path, data: bytes | np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as handle:
-        handle.write(data.tobytes() if isinstance(data, np.ndarray) else data)
+    payload = data.tobytes() if isinstance(data, np.ndarray) else data
+    try:
+        handle = open(path, "wb")
+    except FileNotFoundError:  # create folders lazily: mkdir per file dominates on slow filesystems
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "wb")
+    with handle:
+        handle.write(payload)
 
 
 def write_identity(out_dir: Path, config: SynthConfig, split: str, index: int, partner: int) -> int:
