@@ -16,9 +16,14 @@ from PIL import Image
 
 from mvvton.constants import DEFAULT_HEIGHT, DEFAULT_WIDTH, GarmentView, PersonView
 from mvvton.errors import MissingDependencyError, NoPersonDetectedError
-from mvvton.preprocessing.garment import garment_keypoints, garment_mask
+from mvvton.preprocessing.garment import HumanParser, garment_keypoints, garment_mask
 from mvvton.preprocessing.io import ImageInput, load_image, load_image_and_alpha
-from mvvton.preprocessing.masks import agnostic_image, mask_from_user, upper_body_agnostic_mask
+from mvvton.preprocessing.masks import (
+    agnostic_image,
+    agnostic_mask_from_parsing,
+    mask_from_user,
+    upper_body_agnostic_mask,
+)
 from mvvton.preprocessing.person import (
     MediaPipePoseEstimator,
     PoseEstimator,
@@ -197,11 +202,20 @@ class TryOnPreprocessor:
 
     Args:
         pose_estimator: any `PoseEstimator`; default `MediaPipePoseEstimator()` built on first use.
+        human_parser: optional `HumanParser`; when given, the inpainting mask follows the exact VITON-HD / DressCode
+            rule on its label map (`agnostic_mask_from_parsing`) instead of the pose-based drawing.
         person_pad: padding of the person canvas, "white" or "edge".
     """
 
-    def __init__(self, pose_estimator: PoseEstimator | None = None, *, person_pad: PadMode = "white") -> None:
+    def __init__(
+        self,
+        pose_estimator: PoseEstimator | None = None,
+        *,
+        human_parser: HumanParser | None = None,
+        person_pad: PadMode = "white",
+    ) -> None:
         self._pose_estimator = pose_estimator
+        self.human_parser = human_parser
         self.person_pad = person_pad
 
     @property
@@ -285,6 +299,10 @@ class TryOnPreprocessor:
         with stage("mask"):
             if user_mask is not None:
                 inpaint_mask = user_mask
+            elif self.human_parser is not None:
+                labels = np.asarray(self.human_parser(person_canvas))
+                scheme = getattr(self.human_parser, "scheme", "atr")
+                inpaint_mask = agnostic_mask_from_parsing(labels, keypoints, scheme=scheme)
             else:
                 inpaint_mask = upper_body_agnostic_mask(geometry_keypoints, person_mask)
             agnostic = agnostic_image(person_canvas, inpaint_mask)

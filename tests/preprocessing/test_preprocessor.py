@@ -168,3 +168,22 @@ def test_transparent_cutout_garment_uses_its_alpha():
     expected, _ = fit_to_canvas(shape.astype(np.float32), 512, 384, pad="white", interpolation=0)
     assert np.abs(out.garment_front_mask - (expected > 0.5)).mean() < 0.01
     assert out.garment_front_mask.sum() > 0.2 * 384 * 384
+
+
+def test_human_parser_gives_the_exact_parsing_mask():
+    from mvvton.preprocessing.masks import agnostic_mask_from_parsing
+
+    class Parser:
+        scheme = "vitonhd"
+
+        def __call__(self, image):
+            labels = np.zeros(image.shape[:2], np.int64)
+            labels[150:300, 120:260] = 5  # upper clothes
+            labels[150:250, 90:120] = 14  # an arm
+            return labels
+
+    pre = TryOnPreprocessor(FakeEstimator(), human_parser=Parser())
+    out = pre(_person_image(), _garment_image(), _garment_image())
+    expected = agnostic_mask_from_parsing(Parser()(out.person), out.person_keypoints, scheme="vitonhd")
+    np.testing.assert_array_equal(out.inpaint_mask, expected)
+    assert out.inpaint_mask[200, 100] == 1 and out.inpaint_mask[400, 192] == 0
