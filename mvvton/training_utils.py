@@ -55,6 +55,7 @@ class DataConfig:
     num_synthetic_samples: int = 8  # size of the procedural `synthetic` dataset
     validation_split: str | None = None  # split for validation samples; None = first training samples
     num_workers: int = 0
+    cache_in_memory: bool = False  # keep decoded samples in RAM (num_workers 0; small datasets such as SynthMVG)
 
 
 @dataclass
@@ -180,6 +181,8 @@ class VAEDataConfig:
     width: int = 64
     max_samples: int | None = None
     num_synthetic_samples: int = 8
+    cache_in_memory: bool = True
+    crop_size: int | None = None  # train on random crop_size x crop_size crops (the VAE is convolutional)
     # which image keys of each sample the VAE learns from (each is one training image)
     image_keys: list[str] = field(default_factory=lambda: ["person", "inpaint_image", "garment_front", "garment_back"])
 
@@ -947,12 +950,6 @@ def compute_training_loss(
     noise = _randn(tuple(latents.shape), generator, device)
     noisy_latents = noise_scheduler.add_noise(latents, noise, timesteps)
     samples = [torch.cat([noisy_latents, inpaint_latents, keep_mask], dim=1)]  # (B, 9, h, w)
-    use_pixel_loss = loss_cfg.pixel_weight > 0 or (vgg is not None and loss_cfg.vgg_weight > 0)
-    if use_pixel_loss:
-        warped_noise = _randn(tuple(latents.shape), generator, device)
-        noisy_warped = noise_scheduler.add_noise(warped_latents, warped_noise, timesteps)
-        samples.append(torch.cat([noisy_warped, inpaint_latents, keep_mask], dim=1))
-    repeats = len(samples)
 
     garment, garment_mask = select_garment_view(batch)
     clip_pixels = clip_garment_crop(
@@ -963,6 +960,13 @@ def compute_training_loss(
         generator=generator,
     )
     drop = cfg_dropout_mask(batch_size, loss_cfg.cfg_dropout_prob, loss_cfg.cfg_dropout_mode, generator, device)
+    # the auxiliary pass draws last, so switching it on or off leaves the main pass's randomness unchanged
+    use_pixel_loss = loss_cfg.pixel_weight > 0 or (vgg is not None and loss_cfg.vgg_weight > 0)
+    if use_pixel_loss:
+        warped_noise = _randn(tuple(latents.shape), generator, device)
+        noisy_warped = noise_scheduler.add_noise(warped_latents, warped_noise, timesteps)
+        samples.append(torch.cat([noisy_warped, inpaint_latents, keep_mask], dim=1))
+    repeats = len(samples)
     if model_cfg.garment_timestep == "same":
         garment_timesteps = timesteps
     else:
@@ -1120,6 +1124,22 @@ class SyntheticTryOnDataset(Dataset):
         }
 
 
+class CachedDataset(Dataset):
+    """Keeps every sample after its first load (small datasets read from JPEG at every epoch otherwise)."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+        self.cache: dict[int, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        if index not in self.cache:
+            self.cache[index] = self.dataset[index]
+        return self.cache[index]
+
+
 def build_dataset(
     dataset: str,
     root: str | None,
@@ -1130,42 +1150,37 @@ def build_dataset(
     paired: bool = True,
     num_synthetic_samples: int = 8,
     max_samples: int | None = None,
+    cache_in_memory: bool = False,
     seed: int = 0,
 ) -> Dataset:
     """A dataset returning the `mvvton.data.sample` schema.
 
-    `synthetic`: `SyntheticTryOnDataset` (no files). `mvg`: `mvvton.data.mvg.MVGDataset(root, split)`. `manifest`:
-    `mvvton.data.ManifestDataset(root)` (a JSONL manifest). `synthmvg`: a folder written by `mvvton data synth`,
-    read through its manifest (`<root>/<split>.jsonl` or `<root>/manifest.jsonl`).
+    `synthetic`: `SyntheticTryOnDataset` (no files). `mvg` / `synthmvg`: `mvvton.data.mvg.MVGDataset(root, split)`
+    (SynthMVG, written by `mvvton data synth`, uses MVG's layout). `manifest`: `mvvton.data.manifest.ManifestDataset`
+    of the JSONL file `root` (or `<root>/<split>.jsonl`).
     """
     if dataset == "synthetic":
         data: Dataset = SyntheticTryOnDataset(num_synthetic_samples, height, width, seed=seed + (split != "train"))
-    elif dataset == "mvg":
+    elif dataset in ("mvg", "synthmvg"):
         from mvvton.data.mvg import MVGDataset
 
+        if root is None:
+            raise ValueError(f"data.dataset={dataset!r} needs data.root")
         data = MVGDataset(root, split=split, paired=paired, height=height, width=width, seed=seed)
-    elif dataset in ("manifest", "synthmvg"):
-        try:
-            from mvvton.data import ManifestDataset  # type: ignore[attr-defined]
-        except ImportError as error:
-            raise ImportError(f"data.dataset={dataset!r} needs mvvton.data.ManifestDataset ({error})") from error
+    elif dataset == "manifest":
+        from mvvton.data.manifest import ManifestDataset
+
+        if root is None:
+            raise ValueError("data.dataset='manifest' needs data.root (a .jsonl file or a folder with <split>.jsonl)")
         manifest = Path(root)
         if manifest.is_dir():
-            candidates = [
-                manifest / f"{split}.jsonl",
-                manifest / "manifest.jsonl",
-                manifest / split / "manifest.jsonl",
-            ]
-            found = [path for path in candidates if path.is_file()]
-            if not found:
-                raise FileNotFoundError(f"no manifest found in {manifest} (tried {[str(p) for p in candidates]})")
-            manifest = found[0]
-        data = ManifestDataset(manifest, height=height, width=width)
+            manifest = manifest / f"{split}.jsonl"
+        data = ManifestDataset(manifest, height=height, width=width, seed=seed)
     else:
         raise ValueError(f"unknown dataset {dataset!r}")
     if max_samples is not None and max_samples < len(data):
         data = torch.utils.data.Subset(data, list(range(max_samples)))
-    return data
+    return CachedDataset(data) if cache_in_memory else data
 
 
 # ----------------------------------------------------------------------------------------------------------------------

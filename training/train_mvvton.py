@@ -274,6 +274,7 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
         paired=cfg.data.paired,
         num_synthetic_samples=cfg.data.num_synthetic_samples,
         max_samples=cfg.data.max_samples,
+        cache_in_memory=cfg.data.cache_in_memory,
         seed=cfg.seed,
     )
     dataset = build_dataset(

@@ -1,0 +1,172 @@
+"""Unit tests of mvvton.training_utils helpers (conditioning, objective pieces, trainable groups, VGG, PbE import)."""
+
+import pytest
+import torch
+
+from mvvton.training_utils import (
+    CLIP_IMAGE_MEAN,
+    CLIP_IMAGE_STD,
+    EpochSeededSampler,
+    LossConfig,
+    ModelConfig,
+    MVVTONTrainingModule,
+    SyntheticTryOnDataset,
+    VGG19Features,
+    build_components,
+    clip_garment_crop,
+    compute_training_loss,
+    drop_global_tokens,
+    load_vgg,
+    select_garment_view,
+    select_trainable,
+    vae_training_loss,
+)
+
+
+def test_clip_crop_follows_the_mask():
+    images = -torch.ones(2, 3, 64, 48)
+    images[:, 0, 20:40, 10:30] = 1.0  # a red square where the mask is
+    masks = torch.zeros(2, 1, 64, 48)
+    masks[:, :, 20:40, 10:30] = 1.0
+    masks[1] = 0  # empty mask: whole image
+    pixels = clip_garment_crop(images, masks, 32, (0.0, 0.0))
+    assert pixels.shape == (2, 3, 32, 32)
+    unnormalised = pixels * torch.tensor(CLIP_IMAGE_STD).view(1, 3, 1, 1) + torch.tensor(CLIP_IMAGE_MEAN).view(
+        1, 3, 1, 1
+    )
+    assert torch.allclose(unnormalised[0, 0], torch.ones(32, 32), atol=1e-4)  # tight crop = all red
+    assert unnormalised[1, 0].mean() < 0.3  # the whole (mostly black) image
+    enlarged = clip_garment_crop(images[:1], masks[:1], 32, (0.5, 0.5))
+    un = enlarged * torch.tensor(CLIP_IMAGE_STD).view(1, 3, 1, 1) + torch.tensor(CLIP_IMAGE_MEAN).view(1, 3, 1, 1)
+    assert un[0, 0, 0, 0] < 0.1 and un[0, 0, 16, 16] > 0.9  # border now outside the garment
+
+
+def test_hard_selection_picks_the_routed_view():
+    batch = {
+        "garment_front": torch.zeros(2, 3, 4, 4), "garment_back": torch.ones(2, 3, 4, 4),
+        "garment_front_mask": torch.zeros(2, 1, 4, 4), "garment_back_mask": torch.ones(2, 1, 4, 4),
+        "garment_view": ["back", "front"],
+    }  # fmt: skip
+    image, mask = select_garment_view(batch)
+    assert image[0].eq(1).all() and image[1].eq(0).all() and mask[0].eq(1).all() and mask[1].eq(0).all()
+
+
+def test_global_token_dropout_per_sample_and_per_batch():
+    tokens, uncond = torch.ones(4000, 1, 8), torch.zeros(1, 1, 8)
+    generator = torch.Generator().manual_seed(0)
+    out, dropped = drop_global_tokens(tokens, uncond, 0.2, "per_sample", generator)
+    assert 0.17 < dropped.float().mean() < 0.23
+    assert torch.equal(out[dropped], torch.zeros_like(out[dropped])) and out[~dropped].eq(1).all()
+    outcomes = {bool(drop_global_tokens(tokens[:4], uncond, 0.5, "per_batch", generator)[1].all()) for _ in range(50)}
+    for _ in range(20):
+        flags = drop_global_tokens(tokens[:4], uncond, 0.5, "per_batch", generator)[1]
+        assert flags.all() or not flags.any()  # one draw for the whole batch
+    assert outcomes == {True, False}
+
+
+def test_sampler_order_depends_on_seed_and_epoch_only():
+    a, b = EpochSeededSampler(10, seed=3), EpochSeededSampler(10, seed=3)
+    a.set_epoch(2)
+    b.set_epoch(2)
+    assert list(a) == list(b) and sorted(a) == list(range(10))
+    b.set_epoch(3)
+    assert list(a) != list(b)
+
+
+@pytest.fixture(scope="module")
+def tiny_components(repo_root):
+    return build_components(ModelConfig(component_configs=str(repo_root / "configs/model/tiny")), seed=0)
+
+
+def test_trainable_groups(tiny_components):
+    paper = select_trainable(tiny_components, "paper")
+    assert set(paper) == {"decoder_attention", "garment_encoder", "soft_selection", "pose_encoder"}
+    assert all(name.startswith("unet.up_blocks.") for name in paper["decoder_attention"])
+    assert any(".processor.to_k_ip." in name for name in paper["decoder_attention"])
+    assert all("pose_projections" in name for name in paper["soft_selection"])
+    assert not any(p.requires_grad for p in tiny_components["vae"].parameters())
+    assert not any(p.requires_grad for p in tiny_components["unet"].down_blocks.parameters())
+    released = select_trainable(tiny_components, "released")
+    assert set(released) == {"decoder_attention"}
+    assert not any(p.requires_grad for p in tiny_components["garment_encoder"].parameters())
+    everything = select_trainable(tiny_components, "all")
+    assert "image_encoder_mapper" in everything
+    assert not any(p.requires_grad for p in tiny_components["image_encoder"].vision_model.parameters())
+    with pytest.raises(ValueError):
+        select_trainable(tiny_components, "most")
+
+
+def test_objective_terms(tiny_components):
+    select_trainable(tiny_components, "paper")
+    c = tiny_components
+    module = MVVTONTrainingModule(c["unet"], c["garment_encoder"], c["pose_encoder"], c["image_encoder"])
+    dataset = SyntheticTryOnDataset(2, 64, 64)
+    batch = torch.utils.data.default_collate([dataset[0], dataset[1]])
+    args = (module, c["vae"], c["scheduler"], batch)
+    full = compute_training_loss(*args, LossConfig(), ModelConfig(), 32, generator=torch.Generator().manual_seed(0))
+    expected = full["eps_loss"] + 0.1 * full["warped_start_x0_loss"]
+    assert torch.allclose(full["loss"].detach(), expected, atol=1e-6)
+    eps_only = compute_training_loss(
+        *args, LossConfig(pixel_weight=0), ModelConfig(), 32, generator=torch.Generator().manual_seed(0)
+    )
+    assert "warped_start_x0_loss" not in eps_only
+    assert torch.allclose(eps_only["eps_loss"], full["eps_loss"])  # the same draws for the main pass
+    full["loss"].backward()
+    grads = [p.grad for p in c["garment_encoder"].parameters() if p.grad is not None]
+    assert grads  # reached through the graph (values are 0 while the joint-attention gates are 0)
+
+
+def test_vgg_weights_loading_and_loss(tmp_path):
+    vgg = VGG19Features("torchvision")
+    torchvision_keys = {}
+    index = 0
+    for stage, count in enumerate(VGG19Features.LAYERS, start=1):
+        for layer in range(1, count + 1):
+            conv = getattr(vgg, f"conv{stage}_{layer}")
+            torchvision_keys[f"features.{index}.weight"] = torch.randn_like(conv.weight) * 0.05
+            torchvision_keys[f"features.{index}.bias"] = torch.zeros_like(conv.bias)
+            index += 2
+        index += 1
+    path = tmp_path / "vgg19.pth"
+    torch.save(torchvision_keys, path)
+    loaded = load_vgg(str(path), "torchvision")
+    assert torch.equal(loaded.conv5_4.weight, torchvision_keys["features.34.weight"])
+    images = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert loaded.perceptual_loss(images, images).item() == 0
+    assert loaded.perceptual_loss(images, -images).item() > 0
+    assert [f.shape[1] for f in loaded(images)] == [64, 128, 256, 512, 512]
+    with pytest.warns(UserWarning, match="skipped"):
+        assert load_vgg(str(tmp_path / "missing.pth")) is None
+
+
+def test_paint_by_example_image_encoder_import(tmp_path):
+    from diffusers.pipelines.deprecated.paint_by_example import PaintByExampleImageEncoder
+    from transformers import CLIPVisionConfig
+
+    from mvvton.training_utils import image_encoder_from_paint_by_example
+
+    torch.manual_seed(0)
+    config = CLIPVisionConfig(hidden_size=32, projection_dim=32, intermediate_size=37, num_attention_heads=4,
+                              num_hidden_layers=2, image_size=32, patch_size=8)  # fmt: skip
+    reference = PaintByExampleImageEncoder(config, proj_size=32).eval()
+    with torch.no_grad():
+        for parameter in reference.parameters():  # default inits leave zero biases: randomise everything
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+    reference.save_pretrained(tmp_path / "image_encoder")
+    ours = image_encoder_from_paint_by_example(tmp_path / "image_encoder").eval()
+    pixels = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = reference(pixels)
+        expected = expected[0] if isinstance(expected, tuple) else expected
+        assert torch.allclose(ours(pixels), expected, atol=1e-5)
+        assert torch.equal(ours.uncond_vector, reference.uncond_vector)
+
+
+def test_vae_loss_backpropagates(tiny_components):
+    vae = tiny_components["vae"]
+    vae.requires_grad_(True)
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    out = vae_training_loss(vae, images, "l1", 1e-6, torch.Generator().manual_seed(0))
+    out["loss"].backward()
+    assert vae.encoder.conv_in.weight.grad is not None and out["kl_loss"] > 0
+    vae.requires_grad_(False)
