@@ -21,7 +21,6 @@ from mvvton.preprocessing.io import ImageInput, load_image, load_image_and_alpha
 from mvvton.preprocessing.masks import (
     agnostic_image,
     agnostic_mask_from_parsing,
-    mask_from_user,
     upper_body_agnostic_mask,
 )
 from mvvton.preprocessing.person import (
@@ -141,6 +140,7 @@ class PreprocessedTryOn:
 
     Images are `(height, width, 3)` uint8 RGB, masks `(height, width)` float32 in {0, 1}, keypoints `(18, 3)` float32
     (pixels + confidence, COCO-18), all in canvas coordinates. `inpaint_mask` is 1 where the model regenerates.
+    Garment images are shown on white outside their masks; `crop_box` maps canvas ↔ original person photo.
     `timings` holds per-stage milliseconds.
     """
 
@@ -277,10 +277,10 @@ class TryOnPreprocessor:
             person_canvas, box = fit_to_canvas(person_arr, height, width, pad=self.person_pad)
             user_mask = None
             if mask_image is not None:
-                mask_arr = np.asarray(load_image(mask_image, name="mask image"))
-                mask_canvas, _ = fit_to_canvas(mask_arr, height, width, pad="white", interpolation=cv2.INTER_LINEAR)
-                user_mask = mask_from_user(mask_canvas, height, width)
-                user_mask *= _pad_mask(np.ones(mask_arr.shape[:2], np.float32), box, height, width)
+                # The mask belongs to the person photo: bring it to that photo's size, then through the same box.
+                mask_arr = np.asarray(load_image(mask_image, name="mask image"), dtype=np.float32).mean(axis=2) / 255.0
+                mask_arr = cv2.resize(mask_arr, person_arr.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+                user_mask = _pad_mask(mask_arr, box, height, width)
         # 2. Pose and person mask.
         with stage("pose"):
             if person_keypoints is not None:

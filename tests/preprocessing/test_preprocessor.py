@@ -95,6 +95,9 @@ def test_forced_view_and_user_mask():
     expected = np.zeros((512, 384), np.float32)
     expected[100:200, 50:300] = 1
     assert np.abs(out.inpaint_mask - expected).sum() <= 2 * (100 + 250)  # edges may shift by a pixel
+    half = user_mask[::2, ::2]  # same mask at another resolution: lands on the same canvas pixels
+    out_half = pre(_person_image(), _garment_image(), _garment_image(), view="side", mask_image=half)
+    assert np.abs(out_half.inpaint_mask - out.inpaint_mask).sum() <= 2 * (100 + 250)
     with pytest.raises(ValueError):
         pre(_person_image(), _garment_image(), _garment_image(), view="upside-down")
 
