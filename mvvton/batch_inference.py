@@ -68,6 +68,48 @@ def _to_unit(image: torch.Tensor) -> torch.Tensor:
     return (image.clamp(-1, 1) + 1) / 2  # [-1, 1] -> [0, 1]
 
 
+def render_batch(
+    pipe,
+    batch: dict,
+    indices: list[int],
+    seeds: list[int],
+    *,
+    front_as_back: bool = False,
+    view: str | None = None,
+    **call_kwargs,
+):
+    """Run the pipeline on samples `indices` of a collated dataset batch (prepared inputs, no preprocessing).
+
+    Args:
+        front_as_back: give the front garment (image, mask, skeleton) as both views (ablation).
+        view: force this person view for routing instead of the dataset's (e.g. "front": hard selection off).
+        call_kwargs: forwarded to the pipeline (`num_inference_steps`, `output_type`, ...).
+    Returns:
+        the pipeline's `images`.
+    """
+    pick = torch.tensor(indices)
+    back = "front" if front_as_back else "back"
+    result = pipe(
+        list(_to_unit(batch["person"][pick])),
+        list(_to_unit(batch["garment_front"][pick])),
+        list(_to_unit(batch[f"garment_{back}"][pick])),
+        mask_image=list(batch["inpaint_mask"][pick]),
+        warped_garment=list(_to_unit(batch["inpaint_image"][pick])),
+        pose_image=list(_to_unit(batch["skeleton_person"][pick])),
+        garment_front_pose_image=list(_to_unit(batch["skeleton_front"][pick])),
+        garment_back_pose_image=list(_to_unit(batch[f"skeleton_{back}"][pick])),
+        garment_front_mask=list(batch["garment_front_mask"][pick]),
+        garment_back_mask=list(batch[f"garment_{back}_mask"][pick]),
+        view=[view or batch["view"][i] for i in indices],
+        person_keypoints=[batch["person_keypoints"][i].numpy() for i in indices],
+        height=batch["person"].shape[-2],
+        width=batch["person"].shape[-1],
+        generator=[torch.Generator().manual_seed(seed) for seed in seeds],
+        **call_kwargs,
+    )
+    return result.images
+
+
 def run_batch_inference(pipe, dataset: Dataset, config: BatchInferenceConfig) -> dict[str, int]:
     """Render every sample of `dataset` (the `mvvton.data` sample schema) into `config.output_dir`.
 
@@ -97,27 +139,11 @@ def run_batch_inference(pipe, dataset: Dataset, config: BatchInferenceConfig) ->
         counts["skipped"] += len(ids) - len(todo)
         if not todo:
             continue
-        pick = torch.tensor(todo)
-        result = pipe(
-            list(_to_unit(batch["person"][pick])),
-            list(_to_unit(batch["garment_front"][pick])),
-            list(_to_unit(batch["garment_back"][pick])),
-            mask_image=list(batch["inpaint_mask"][pick]),
-            warped_garment=list(_to_unit(batch["inpaint_image"][pick])),
-            pose_image=list(_to_unit(batch["skeleton_person"][pick])),
-            garment_front_pose_image=list(_to_unit(batch["skeleton_front"][pick])),
-            garment_back_pose_image=list(_to_unit(batch["skeleton_back"][pick])),
-            garment_front_mask=list(batch["garment_front_mask"][pick]),
-            garment_back_mask=list(batch["garment_back_mask"][pick]),
-            view=[batch["view"][i] for i in todo],
-            person_keypoints=[batch["person_keypoints"][i].numpy() for i in todo],
-            height=batch["person"].shape[-2],
-            width=batch["person"].shape[-1],
-            num_inference_steps=config.num_inference_steps,
-            guidance_scale=config.guidance_scale,
-            generator=[torch.Generator().manual_seed(sample_seed(config.seed, ids[i])) for i in todo],
-        )
-        for image, index in zip(result.images, todo):
+        images = render_batch(
+            pipe, batch, todo, [sample_seed(config.seed, ids[i]) for i in todo],
+            num_inference_steps=config.num_inference_steps, guidance_scale=config.guidance_scale, output_type="pil",
+        )  # fmt: skip
+        for image, index in zip(images, todo):
             save_image_atomic(image, targets[index])
             counts["done"] += 1
     return counts
