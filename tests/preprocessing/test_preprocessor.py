@@ -159,6 +159,12 @@ def test_real_photos_end_to_end(shared_dir, person_samples, mediapipe_estimator)
         assert out.inpaint_mask[chest[1], chest[0]] == 1, path
         nose = out.person_keypoints[I["nose"], :2].astype(int)
         assert out.inpaint_mask[nose[1], nose[0]] == 0, path
+        # The whole torso (person pixels between the shoulder and hip lines) is regenerated, side view included.
+        kp = out.person_keypoints
+        top = int(kp[[I["right_shoulder"], I["left_shoulder"]], 1].max()) + 5
+        bottom = int(kp[[I["right_hip"], I["left_hip"]], 1].min()) - 5
+        torso = out.person_mask[top:bottom] > 0
+        assert (out.inpaint_mask[top:bottom][torso] > 0).mean() > 0.95, path
 
 
 def test_transparent_cutout_garment_uses_its_alpha():
