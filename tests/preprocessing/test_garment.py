@@ -128,8 +128,14 @@ def test_garment_from_worn_photo(person_results):
     assert m[chest[1], chest[0]]
 
 
-def test_human_parser_plugin(person_results):
-    image, result = next(iter(person_results.values()))
+def test_human_parser_plugin():
+    from mvvton.preprocessing.person import person_mask_from_keypoints
+
+    from .conftest import synthetic_keypoints
+
+    image = np.full((512, 384, 3), 180, np.uint8)
+    keypoints = synthetic_keypoints("front")
+    person_mask = person_mask_from_keypoints(keypoints, 512, 384)
 
     class BoxParser:
         scheme = "atr"
@@ -142,7 +148,7 @@ def test_human_parser_plugin(person_results):
 
     parser = BoxParser()
     assert isinstance(parser, HumanParser)
-    _, mask = garment_from_worn_photo(image, result.keypoints, result.person_mask, parser=parser)
+    _, mask = garment_from_worn_photo(image, keypoints, person_mask, parser=parser)
     expected = np.zeros(image.shape[:2], np.float32)
     expected[100:200, 50:150] = 1
     np.testing.assert_array_equal(mask, expected)
