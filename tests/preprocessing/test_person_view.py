@@ -147,3 +147,13 @@ def test_with_estimated_hips():
         assert guessed[I[hip], 2] == pytest.approx(0.15)
         assert guessed[I[hip], 1] > kp[I[shoulder], 1] + 100  # below the shoulder
     assert guessed[I["right_hip"], 0] < guessed[I["left_hip"], 0]  # keeps the front-view order
+
+
+def test_view_survives_horizontal_flip(person_results, person_samples, mediapipe_estimator):
+    # A mirrored photo shows the same side of the person: the estimator must swap left/right labels accordingly.
+    for path, (image, _) in person_results.items():
+        if person_samples[path] == "side":
+            continue  # a pure profile has no stable left/right order
+        flipped = np.ascontiguousarray(image[:, ::-1])
+        keypoints = mediapipe_estimator(flipped).keypoints
+        assert classify_person_view(keypoints, flipped) == PersonView(person_samples[path]), path
