@@ -167,6 +167,65 @@ def sample_tryon(
     return image * (1 - keep) + batch["person"] * keep
 
 
+def to_pil(image: torch.Tensor):
+    """`(C, H, W)` in [-1, 1] (C = 3) or [0, 1] masks (C = 1) -> PIL image."""
+    from PIL import Image
+
+    if image.shape[0] == 1:
+        return Image.fromarray(image[0].clamp(0, 1).mul(255).round().byte().cpu().numpy(), mode="L")
+    return Image.fromarray(image.add(1).mul(127.5).clamp(0, 255).round().byte().permute(1, 2, 0).cpu().numpy())
+
+
+@torch.no_grad()
+def pipeline_tryon(
+    module: MVVTONTrainingModule,
+    vae: torch.nn.Module,
+    noise_config: dict,
+    batch: dict[str, Any],
+    num_inference_steps: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Try-on with `MVVTONPipeline` built from the in-memory components (prepared inputs: no preprocessing).
+
+    Returns `(B, 3, H, W)` in [-1, 1].
+    """
+    from mvvton.pipelines.pipeline_mvvton import MVVTONPipeline
+
+    height, width = batch["person"].shape[-2:]
+    pipe = MVVTONPipeline(
+        vae=vae,
+        unet=module.unet,
+        garment_encoder=module.garment_encoder,
+        scheduler=DDIMScheduler.from_config(noise_config),
+        pose_encoder=module.pose_encoder,
+        image_encoder=module.image_encoder,
+        default_height=height,
+        default_width=width,
+    )
+    pipe.set_progress_bar_config(disable=True)
+
+    def pils(key: str) -> list:
+        return [to_pil(image) for image in batch[key].float()]
+
+    output = pipe(
+        pils("person"),
+        pils("garment_front"),
+        pils("garment_back"),
+        mask_image=pils("inpaint_mask"),
+        warped_garment=pils("inpaint_image"),
+        pose_image=pils("skeleton_person"),
+        garment_front_pose_image=pils("skeleton_front"),
+        garment_back_pose_image=pils("skeleton_back"),
+        garment_front_mask=pils("garment_front_mask"),
+        garment_back_mask=pils("garment_back_mask"),
+        view=list(batch["view"]),
+        num_inference_steps=num_inference_steps,
+        generator=generator,
+        output_type="np",
+    )
+    return torch.from_numpy(output.images).permute(0, 3, 1, 2).float() * 2 - 1
+
+
 def log_validation(
     accelerator: Accelerator,
     module: MVVTONTrainingModule,
@@ -178,7 +237,9 @@ def log_validation(
 ) -> Path:
     """Try-on results for fixed validation samples -> `<output_dir>/validation/step-N.png` and tensorboard.
 
-    Main process only; uses its own seeded generator so the training randomness is untouched.
+    Uses `MVVTONPipeline` when importable (else the built-in `sample_tryon`); main process only, with its own
+    seeded generator so the training randomness is untouched. Rows: person, garment front, garment back,
+    pre-warped composite, result.
     """
     from PIL import Image
 
@@ -189,7 +250,14 @@ def log_validation(
         for key, value in default_collate(samples).items()
     }
     generator = torch.Generator().manual_seed(cfg.logging.validation_seed)
-    results = sample_tryon(module, vae, noise_config, batch, cfg.logging.validation_inference_steps, generator)
+    try:
+        import mvvton.pipelines.pipeline_mvvton  # noqa: F401
+
+        tryon = pipeline_tryon
+    except ImportError as error:
+        logger.warning(f"MVVTONPipeline unavailable ({error}): validating with the built-in sampler")
+        tryon = sample_tryon
+    results = tryon(module, vae, noise_config, batch, cfg.logging.validation_inference_steps, generator)
     rows = [
         [
             batch["person"][i],

@@ -140,3 +140,13 @@ def test_accelerate_launch_two_cpu_processes(tmp_path, repo_root):
     assert (checkpoint / "unet" / "diffusion_pytorch_model.safetensors").is_file()
     assert (checkpoint / "random_states_1.pkl").is_file()  # the second process saved its state
     assert sorted(read_losses(output_dir)) == [1, 2]
+
+
+def test_validation_images_from_the_pipeline(tmp_path, repo_root, train_script):
+    output_dir = tmp_path / "val"
+    train_script.main(tiny_config(repo_root, output_dir, "schedule.max_train_steps=1", "logging.validation_steps=1",
+                                  "logging.validation_inference_steps=2", "loss.pixel_weight=0"))  # fmt: skip
+    from PIL import Image
+
+    image = Image.open(output_dir / "validation" / "step-1.png")
+    assert image.size == (5 * 64, 2 * 64)  # 2 samples x (person, front, back, pre-warp, result)
