@@ -915,6 +915,20 @@ def _write(path: Path, data: bytes | np.ndarray) -> None:
         handle.write(payload)
 
 
+def _link_or_write(source: Path, target: Path, data: bytes | np.ndarray) -> None:
+    for _attempt in range(3):
+        try:
+            os.link(source, target)
+            return
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # regenerating over an old output
+            target.unlink()
+        except OSError:  # no hard links on this filesystem
+            break
+    _write(target, data)
+
+
 def write_identity(out_dir: Path, config: SynthConfig, split: str, index: int, partner: int) -> int:
     """Render identity `index` and write its three MVG folders under `out_dir/split`. Returns the file count."""
     render = render_identity(config, index, partner)
@@ -940,13 +954,19 @@ def write_identity(out_dir: Path, config: SynthConfig, split: str, index: int, p
     shared_json = {front: keypoints_to_openpose_json(render.product_keypoints[0]),
                    back: keypoints_to_openpose_json(render.product_keypoints[1])}  # fmt: skip
     count = 0
+    first_folder = None
     for order, view in SYNTH_ORDER_TO_VIEW_INDEX.items():
         folder = f"{name}_{order}"
         person_stem = SYNTH_VIEW_FILES[view]
-        for (subdir, stem), data in shared.items():
-            _write(split_dir / subdir / folder / f"{stem}{jpg}", data)
-        for stem, text in shared_json.items():
-            _write(split_dir / "keypoints" / folder / f"{stem}.json", text.encode())
+        shared_files = {Path(subdir) / f"{stem}{jpg}": data for (subdir, stem), data in shared.items()}
+        shared_files.update({Path("keypoints") / f"{stem}.json": text.encode() for stem, text in shared_json.items()})
+        for relative, data in shared_files.items():
+            target = split_dir / relative.parent / folder / relative.name
+            if first_folder is None:
+                _write(target, data)
+            else:  # the same bytes in every folder: hard links are ~40x cheaper than new files
+                _link_or_write(split_dir / relative.parent / first_folder / relative.name, target, data)
+        first_folder = first_folder or folder
         keypoints = render.person_keypoints[view]
         files = {
             split_dir / "image-wo-bg" / folder / f"{person_stem}{jpg}": encode(render.persons[view]),
