@@ -150,3 +150,16 @@ def test_validation_images_from_the_pipeline(tmp_path, repo_root, train_script):
 
     image = Image.open(output_dir / "validation" / "step-1.png")
     assert image.size == (5 * 64, 2 * 64)  # 2 samples x (person, front, back, pre-warp, result)
+
+
+def test_resume_with_accumulation_ema_and_checkpointing(tmp_path, repo_root, train_script):
+    common = ["schedule.max_train_steps=2", "optim.gradient_accumulation_steps=2", "optim.use_ema=true",
+              "optim.ema_decay=0.9", "optim.gradient_checkpointing=true", "loss.pixel_weight=0",
+              "checkpointing.checkpointing_steps=1"]  # fmt: skip
+    train_script.main(tiny_config(repo_root, tmp_path / "a", *common))
+    train_script.main(tiny_config(repo_root, tmp_path / "b", *common, "schedule.stop_after_steps=1"))
+    train_script.main(tiny_config(repo_root, tmp_path / "b", *common, "resume_from_checkpoint=latest"))
+    assert read_losses(tmp_path / "a")[2] == pytest.approx(read_losses(tmp_path / "b")[2], abs=1e-6)
+    a = load_file(str(tmp_path / "a" / "final" / "unet" / "diffusion_pytorch_model.safetensors"))
+    b = load_file(str(tmp_path / "b" / "final" / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert all(torch.allclose(a[key], b[key], atol=1e-6) for key in a)  # EMA weights restored and continued
