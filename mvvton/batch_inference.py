@@ -85,11 +85,11 @@ def render_batch(
         view: force this person view for routing instead of the dataset's (e.g. "front": hard selection off).
         call_kwargs: forwarded to the pipeline (`num_inference_steps`, `output_type`, ...).
     Returns:
-        the pipeline's `images`.
+        the pipeline output (`images`, and `intermediates` when `return_intermediates=True` is passed).
     """
     pick = torch.tensor(indices)
     back = "front" if front_as_back else "back"
-    result = pipe(
+    return pipe(
         list(_to_unit(batch["person"][pick])),
         list(_to_unit(batch["garment_front"][pick])),
         list(_to_unit(batch[f"garment_{back}"][pick])),
@@ -107,7 +107,6 @@ def render_batch(
         generator=[torch.Generator().manual_seed(seed) for seed in seeds],
         **call_kwargs,
     )
-    return result.images
 
 
 def run_batch_inference(pipe, dataset: Dataset, config: BatchInferenceConfig) -> dict[str, int]:
@@ -142,7 +141,7 @@ def run_batch_inference(pipe, dataset: Dataset, config: BatchInferenceConfig) ->
         images = render_batch(
             pipe, batch, todo, [sample_seed(config.seed, ids[i]) for i in todo],
             num_inference_steps=config.num_inference_steps, guidance_scale=config.guidance_scale, output_type="pil",
-        )  # fmt: skip
+        ).images  # fmt: skip
         for image, index in zip(images, todo):
             save_image_atomic(image, targets[index])
             counts["done"] += 1

@@ -82,7 +82,10 @@ def _demo(args: argparse.Namespace) -> int:
     batch = default_collate(samples)
     indices = list(range(len(samples)))
     seeds = [sample_seed(args.seed, sample_id) for sample_id in batch["sample_id"]]
-    results = render_batch(pipe, batch, indices, seeds, num_inference_steps=args.steps, output_type="pt")
+    output = render_batch(
+        pipe, batch, indices, seeds, num_inference_steps=args.steps, output_type="pt", return_intermediates=True
+    )
+    results, routed = output.images, [info["routed_garment"] for info in output.intermediates]
 
     def unit(images: torch.Tensor) -> torch.Tensor:
         return (images.clamp(-1, 1) + 1) / 2
@@ -95,11 +98,11 @@ def _demo(args: argparse.Namespace) -> int:
     warp_psnr = psnr(unit(batch["inpaint_image"]), target, region)
     rows, labels = [], []
     for i in indices:
-        routed = batch["garment_front"][i] if batch["garment_view"][i] == "front" else batch["garment_back"][i]
+        routed_garment = batch["garment_front"][i] if routed[i] == "front" else batch["garment_back"][i]
         rows.append([tile(unit(batch["agnostic"][i])), tile(unit(batch["garment_front"][i])),
-                     tile(unit(batch["garment_back"][i])), tile(unit(routed)), tile(unit(batch["inpaint_image"][i])),
+                     tile(unit(batch["garment_back"][i])), tile(unit(routed_garment)), tile(unit(batch["inpaint_image"][i])),
                      tile(results[i]), tile(target[i])])  # fmt: skip
-        labels.append(f"{batch['sample_id'][i]}: {batch['view'][i]} view -> {batch['garment_view'][i]} garment; "
+        labels.append(f"{batch['sample_id'][i]}: {batch['view'][i]} view -> {routed[i]} garment; "
                       f"garment-region PSNR {model_psnr[i]:.1f} dB (pre-warp {warp_psnr[i]:.1f})")  # fmt: skip
     save_image_atomic(build_grid(rows, labels), args.output)
     print(f"wrote {args.output} ({len(indices)} held-out samples, {args.steps} DDIM steps)")

@@ -63,14 +63,14 @@ def evaluate_tryon(
             outputs["prewarp"] = _unit(batch["inpaint_image"])
         common = dict(num_inference_steps=num_inference_steps, output_type="pt")
         if "model" in variants:
-            outputs["model"] = render_batch(pipe, batch, indices, seeds, **common)
+            outputs["model"] = render_batch(pipe, batch, indices, seeds, **common).images
         if "front_as_back" in variants:
-            outputs["front_as_back"] = render_batch(pipe, batch, indices, seeds, front_as_back=True, **common)
+            outputs["front_as_back"] = render_batch(pipe, batch, indices, seeds, front_as_back=True, **common).images
         if "no_hard_selection" in variants:
-            outputs["no_hard_selection"] = render_batch(pipe, batch, indices, seeds, view="front", **common)
+            outputs["no_hard_selection"] = render_batch(pipe, batch, indices, seeds, view="front", **common).images
         if "no_soft_selection" in variants and pipe.garment_encoder.config.use_soft_selection:
             with soft_selection_disabled(pipe):
-                outputs["no_soft_selection"] = render_batch(pipe, batch, indices, seeds, **common)
+                outputs["no_soft_selection"] = render_batch(pipe, batch, indices, seeds, **common).images
         for variant, images in outputs.items():
             images = images.float().cpu()
             values = zip(psnr(images, target, region).tolist(), ssim(images, target, region).tolist())
