@@ -112,6 +112,33 @@ def load_trained_components(module: MVVTONTrainingModule, folder: Path) -> None:
         getattr(module, name).load_state_dict(state, strict=True)
 
 
+def save_final_pipeline(
+    module: MVVTONTrainingModule, vae: torch.nn.Module, noise_config: dict, cfg: TrainConfig, folder: Path
+) -> None:
+    """An `MVVTONPipeline` folder (model_index.json + components, DDIM scheduler, working size = training size);
+    also loadable with `model.init=converted`. Falls back to plain component folders without the pipeline."""
+    try:
+        from mvvton.pipelines.pipeline_mvvton import MVVTONPipeline
+    except ImportError as error:
+        logger.warning(f"MVVTONPipeline unavailable ({error}): saving component folders only")
+        save_trained_components(module, folder)
+        vae.save_pretrained(folder / "vae")
+        DDIMScheduler.from_config(noise_config).save_pretrained(folder / "scheduler")
+    else:
+        MVVTONPipeline(
+            vae=vae,
+            unet=module.unet,
+            garment_encoder=module.garment_encoder,
+            scheduler=DDIMScheduler.from_config(noise_config),
+            pose_encoder=module.pose_encoder,
+            image_encoder=module.image_encoder,
+            garment_timestep=cfg.model.garment_fixed_timestep,
+            default_height=cfg.data.height,
+            default_width=cfg.data.width,
+        ).save_pretrained(folder)
+    save_config(cfg, folder / CONFIG_NAME)
+
+
 def step_generator(seed: int, process_index: int, micro_step: int) -> torch.Generator:
     """Every random draw of micro-batch `micro_step` on this process comes from here: resuming needs no RNG state."""
     return torch.Generator().manual_seed(seed * 1_000_003 + process_index * 7_919_993 + micro_step)
@@ -512,12 +539,9 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
         unwrapped = accelerator.unwrap_model(module)
         if ema is not None:
             ema.copy_to(trainable)
-        save_trained_components(unwrapped, final)
         if weight_dtype != torch.float32:
             vae.to(torch.float32)
-        vae.save_pretrained(final / "vae")
-        noise_scheduler.save_pretrained(final / "scheduler")
-        save_config(cfg, final / CONFIG_NAME)
+        save_final_pipeline(unwrapped, vae, dict(noise_scheduler.config), cfg, final)
         logger.info(f"saved trained components to {final}")
     elapsed = time.perf_counter() - started
     logger.info(f"done: step {global_step}, {elapsed:.1f} s")

@@ -42,6 +42,7 @@ def test_resume_latest_continues_exactly(tmp_path, repo_root, train_script):
     assert (straight / "checkpoint-4" / "unet" / "diffusion_pytorch_model.safetensors").is_file()
     assert (straight / "checkpoint-4" / "train_config.yaml").is_file()
     assert (straight / "final" / "vae" / "config.json").is_file()
+    assert (straight / "final" / "model_index.json").is_file()  # an MVVTONPipeline folder
 
     interrupted = tmp_path / "interrupted"
     common = ["schedule.max_train_steps=4", "schedule.lr_scheduler=cosine", "schedule.lr_warmup_steps=1"]
