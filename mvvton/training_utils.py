@@ -201,6 +201,7 @@ class VAETrainConfig:
     lr_warmup_steps: int = 0
     reconstruction: str = "l1"  # l1 | mse
     kl_weight: float = 1e-6
+    init_logvar: float | None = -10.0  # start the posterior nearly deterministic (None: diffusers' default init)
     log_every: int = 20
 
 
@@ -1213,6 +1214,19 @@ def vae_training_loss(
     kl_loss = posterior.kl().mean() / latents[0].numel()
     loss = reconstruction_loss + kl_weight * kl_loss
     return {"loss": loss, "reconstruction_loss": reconstruction_loss.detach(), "kl_loss": kl_loss.detach()}
+
+
+@torch.no_grad()
+def init_posterior_logvar(vae: nn.Module, logvar: float) -> None:
+    """Make a fresh AutoencoderKL's posterior start with `log σ² = logvar` for every input.
+
+    With the default init the posterior std is ~1 while the latent means are small, so the decoder first sees mostly
+    noise and learns a grey average; a tiny KL weight takes very long to shrink σ. Zeroing the log-variance half of
+    `quant_conv` and setting its bias fixes σ at the start; the KL term can still raise it during training.
+    """
+    channels = vae.quant_conv.out_channels // 2
+    vae.quant_conv.weight[channels:].zero_()
+    vae.quant_conv.bias[channels:].fill_(logvar)
 
 
 @torch.no_grad()

@@ -26,6 +26,7 @@ from diffusers.optimization import get_scheduler
 from mvvton.training_utils import (
     VAETrainConfig,
     build_dataset,
+    init_posterior_logvar,
     latent_scaling_factor,
     load_config,
     save_config,
@@ -69,6 +70,8 @@ def main(cfg: VAETrainConfig) -> dict:
     with open(cfg.vae_config, encoding="utf-8") as handle:
         vae_config = {key: value for key, value in json.load(handle).items() if not key.startswith("_")}
     vae = AutoencoderKL.from_config(vae_config)
+    if cfg.init_logvar is not None:
+        init_posterior_logvar(vae, cfg.init_logvar)
     dataset = build_dataset(
         cfg.data.dataset,
         cfg.data.root,
