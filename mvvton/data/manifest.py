@@ -183,6 +183,6 @@ class ManifestDataset(TryOnDataset):
             skeleton_person=skeleton_person,
             person_keypoints=keypoints,
             view=view.value,
-            garment_view=record.get("garment_view", hard_garment_view(view).value),
+            garment_view=record.get("garment_view", hard_garment_view(view, keypoints).value),
             sample_id=str(record["id"]),
         )

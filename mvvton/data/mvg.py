@@ -214,6 +214,7 @@ class MVGDataset(TryOnDataset):
             skeleton = resize_array(read_image(files[f"skeleton_{side}"]), *image.shape[:2])
             garments[side] = (image, mask, skeleton)
         suffix = "" if self.paired else f"__{garment.identity}"
+        keypoints = keypoints_from_openpose_json(files["keypoints"]) if "keypoints" in files else None
         return RawSample(
             person=person,
             inpaint_image=resize_array(read_image(files["inpaint_image"]), *size),
@@ -226,8 +227,8 @@ class MVGDataset(TryOnDataset):
             garment_back_mask=garments["back"][1],
             skeleton_back=garments["back"][2],
             skeleton_person=resize_array(read_image(files["skeleton_person"]), *size),
-            person_keypoints=keypoints_from_openpose_json(files["keypoints"]) if "keypoints" in files else None,
+            person_keypoints=keypoints,
             view=record.view.value,
-            garment_view=hard_garment_view(record.view).value,
+            garment_view=hard_garment_view(record.view, keypoints).value,
             sample_id=f"{self.split}/{record.folder}{suffix}",
         )

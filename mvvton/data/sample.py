@@ -153,9 +153,17 @@ def grey_out(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def hard_garment_view(view: PersonView | str) -> GarmentView:
-    """MV-VTON's test-time hard selection by view: back views use the back garment, front and side the front."""
-    return GarmentView.BACK if PersonView(view) is PersonView.BACK else GarmentView.FRONT
+def hard_garment_view(view: PersonView | str, keypoints: np.ndarray | None = None) -> GarmentView:
+    """MV-VTON hard selection: back views use the back garment, front views the front one; side views follow the
+    arm-order rule on the keypoints (as the pipeline routes them at inference), or the front garment (the original
+    test-time rule) when no keypoints are known."""
+    view = PersonView(view)
+    known = keypoints is not None and bool((np.asarray(keypoints)[:, 2] > 0).any())
+    if view is PersonView.SIDE and known:
+        from mvvton.preprocessing.view import garment_view_for
+
+        return garment_view_for(view, np.asarray(keypoints, dtype=np.float32))
+    return GarmentView.BACK if view is PersonView.BACK else GarmentView.FRONT
 
 
 @dataclass
