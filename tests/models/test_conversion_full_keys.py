@@ -53,3 +53,14 @@ def test_missing_key_fails_loudly(full_size_state_dict):
     result = convert_ldm_state_dict(broken, num_attention_heads=8, clip_num_heads=16)
     with pytest.raises(CheckpointConversionError, match="missing"):
         build_components(result, device="meta")
+
+
+def test_frontal_checkpoint_layout_converts(full_size_state_dict):
+    """vitonhd.ckpt (Frontal-View VTON) = the same layout without the pose model and soft-selection linears."""
+    frontal = {k: v for k, v in full_size_state_dict.items()
+               if not k.startswith("pose_model.") and ".ehs_" not in k}  # fmt: skip
+    result = convert_ldm_state_dict(frontal, num_attention_heads=8, clip_num_heads=16)
+    assert result.variant == "frontal" and "pose_encoder" not in result.configs
+    components = build_components(result, device="meta")
+    encoder = components["garment_encoder"]
+    assert encoder.config.num_views == 1 and not encoder.config.use_soft_selection
