@@ -399,64 +399,6 @@ def default_noise_scheduler_config() -> dict[str, Any]:
     )
 
 
-def copy_unet_encoder(garment_encoder: nn.Module, unet: nn.Module) -> None:
-    """Load the UNet's encoder half (conv_in, time embedding, down blocks) into the garment encoder (paper init)."""
-    for name in ("conv_in", "time_proj", "time_embedding", "down_blocks"):
-        getattr(garment_encoder, name).load_state_dict(getattr(unet, name).state_dict())
-
-
-def image_encoder_from_paint_by_example(folder: str | Path) -> nn.Module:
-    """Convert a diffusers `PaintByExampleImageEncoder` folder (`config.json` + weights) to `GarmentImageEncoderModel`.
-
-    Key map: `model.*` -> `vision_model.*`; mapper block `norm1/attn1/norm3/ff` -> `ln_1/attn(c_qkv = [q; k; v], c_proj)
-    /ln_2/mlp`; `final_layer_norm`, `proj_out`, `uncond_vector` unchanged.
-    """
-    from safetensors.torch import load_file
-
-    from mvvton.models import GarmentImageEncoderModel
-
-    folder = Path(folder)
-    config = _read_json(folder / "config.json")
-    vision_keys = (
-        "hidden_size intermediate_size num_hidden_layers num_attention_heads image_size patch_size hidden_act "
-        "layer_norm_eps num_channels projection_dim"
-    ).split()
-    vision_config = {key: config[key] for key in vision_keys if key in config}
-    weights_path = folder / "model.safetensors"
-    if weights_path.is_file():
-        state = load_file(str(weights_path))
-    else:
-        state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    num_layers = len({key.split(".")[2] for key in state if key.startswith("mapper.blocks.")})
-    model = GarmentImageEncoderModel(
-        vision_config=vision_config, mapper_layers=num_layers, mapper_heads=1, projection_dim=config["projection_dim"]
-    )
-    converted: dict[str, torch.Tensor] = {}
-    for key, value in state.items():
-        if key.startswith("model."):
-            converted["vision_model." + key[len("model.") :]] = value
-        elif key.startswith(("final_layer_norm.", "proj_out.")) or key == "uncond_vector":
-            converted[key] = value
-    for index in range(num_layers):
-        source, target = f"mapper.blocks.{index}.", f"mapper.{index}."
-        for kind in ("weight", "bias"):
-            converted[f"{target}ln_1.{kind}"] = state[f"{source}norm1.{kind}"]
-            converted[f"{target}ln_2.{kind}"] = state[f"{source}norm3.{kind}"]
-            converted[f"{target}attn.c_qkv.{kind}"] = torch.cat(
-                [state[f"{source}attn1.to_{name}.{kind}"] for name in ("q", "k", "v")]
-            )
-            converted[f"{target}attn.c_proj.{kind}"] = state[f"{source}attn1.to_out.0.{kind}"]
-            converted[f"{target}mlp.c_fc.{kind}"] = state[f"{source}ff.net.0.proj.{kind}"]
-            converted[f"{target}mlp.c_proj.{kind}"] = state[f"{source}ff.net.2.{kind}"]
-    missing, unexpected = model.load_state_dict(converted, strict=False)
-    missing = [key for key in missing if not key.endswith("position_ids")]
-    if missing or unexpected:
-        raise ValueError(
-            f"{folder}: not a Paint-by-Example image encoder (missing={missing[:5]}, unexpected={unexpected[:5]})"
-        )
-    return model
-
-
 def build_components(cfg: ModelConfig, seed: int = 0) -> dict[str, Any]:
     """Instantiate `unet, garment_encoder, pose_encoder, image_encoder, vae, scheduler` as `cfg.init` says.
 
@@ -471,7 +413,9 @@ def build_components(cfg: ModelConfig, seed: int = 0) -> dict[str, Any]:
     """
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
+    from mvvton.conversion.paint_by_example import convert_paint_by_example_image_encoder
     from mvvton.models import (
+        COMPONENT_CLASSES,
         GarmentEncoderModel,
         GarmentImageEncoderModel,
         MVVTONUNet2DConditionModel,
@@ -499,7 +443,7 @@ def build_components(cfg: ModelConfig, seed: int = 0) -> dict[str, Any]:
             components["unet"] = MVVTONUNet2DConditionModel.from_config(unet_config)
             components["garment_encoder"] = GarmentEncoderModel.from_config(component_config("garment_encoder"))
             if cfg.garment_encoder_from_unet:
-                copy_unet_encoder(components["garment_encoder"], components["unet"])
+                components["garment_encoder"].load_unet_encoder(components["unet"])
             components["pose_encoder"] = PoseEncoderModel.from_config(component_config("pose_encoder"))
             components["image_encoder"] = GarmentImageEncoderModel.from_config(component_config("image_encoder"))
             components["vae"] = AutoencoderKL.from_config(component_config("vae"))
@@ -507,14 +451,7 @@ def build_components(cfg: ModelConfig, seed: int = 0) -> dict[str, Any]:
             components["scheduler"] = DDPMScheduler.from_config(scheduler_config)
         elif cfg.init == "converted":
             root = Path(cfg.pretrained_path)
-            classes = {
-                "unet": MVVTONUNet2DConditionModel,
-                "garment_encoder": GarmentEncoderModel,
-                "pose_encoder": PoseEncoderModel,
-                "image_encoder": GarmentImageEncoderModel,
-                "vae": AutoencoderKL,
-            }
-            for name, model_cls in classes.items():
+            for name, model_cls in COMPONENT_CLASSES.items():
                 if not (root / name).is_dir():
                     if name == "vae" and cfg.vae_path:
                         continue
@@ -541,7 +478,7 @@ def build_components(cfg: ModelConfig, seed: int = 0) -> dict[str, Any]:
             pose_config = component_config("pose_encoder", required=False)
             pose_config["cross_attention_dim"] = components["unet"].config.cross_attention_dim
             components["pose_encoder"] = PoseEncoderModel.from_config(pose_config)
-            components["image_encoder"] = image_encoder_from_paint_by_example(root / "image_encoder")
+            components["image_encoder"] = convert_paint_by_example_image_encoder(root / "image_encoder")
             if (root / "vae").is_dir():
                 components["vae"] = AutoencoderKL.from_pretrained(str(root), subfolder="vae")
             if (root / "scheduler").is_dir():

@@ -425,22 +425,9 @@ def convert_ldm_state_dict(
 def build_components(result: ConversionResult, device: str | torch.device = "cpu") -> dict[str, torch.nn.Module]:
     """Instantiate every converted component and load its weights strictly (missing or extra keys raise)."""
     from accelerate import init_empty_weights
-    from diffusers import AutoencoderKL
 
-    from mvvton.models import (
-        GarmentEncoderModel,
-        GarmentImageEncoderModel,
-        MVVTONUNet2DConditionModel,
-        PoseEncoderModel,
-    )
+    from mvvton.models import COMPONENT_CLASSES as classes
 
-    classes = {
-        "unet": MVVTONUNet2DConditionModel,
-        "garment_encoder": GarmentEncoderModel,
-        "pose_encoder": PoseEncoderModel,
-        "image_encoder": GarmentImageEncoderModel,
-        "vae": AutoencoderKL,
-    }
     components = {}
     for name, config in result.configs.items():
         with init_empty_weights():  # parameters on meta, buffers real; weights are assigned below

@@ -185,9 +185,13 @@ class GarmentEncoderModel(ModelMixin, ConfigMixin):
         )
         kwargs.update(overrides)
         encoder = cls(**kwargs)
-        for name in ("conv_in", "time_proj", "time_embedding", "down_blocks"):
-            getattr(encoder, name).load_state_dict(getattr(unet, name).state_dict())
+        encoder.load_unet_encoder(unet)
         return encoder.to(unet.device) if unet.dtype == encoder.dtype else encoder.to(unet.device, unet.dtype)
+
+    def load_unet_encoder(self, unet: UNet2DConditionModel) -> None:
+        """Copy `unet`'s encoder half (conv_in, time embedding, down blocks) into this encoder (the paper's init)."""
+        for name in ("conv_in", "time_proj", "time_embedding", "down_blocks"):
+            getattr(self, name).load_state_dict(getattr(unet, name).state_dict())
 
     # ----------------------------------------------------------------------------------------------------------
 

@@ -139,29 +139,6 @@ def test_vgg_weights_loading_and_loss(tmp_path):
         assert load_vgg(str(tmp_path / "missing.pth")) is None
 
 
-def test_paint_by_example_image_encoder_import(tmp_path):
-    from diffusers.pipelines.deprecated.paint_by_example import PaintByExampleImageEncoder
-    from transformers import CLIPVisionConfig
-
-    from mvvton.training_utils import image_encoder_from_paint_by_example
-
-    torch.manual_seed(0)
-    config = CLIPVisionConfig(hidden_size=32, projection_dim=32, intermediate_size=37, num_attention_heads=4,
-                              num_hidden_layers=2, image_size=32, patch_size=8)  # fmt: skip
-    reference = PaintByExampleImageEncoder(config, proj_size=32).eval()
-    with torch.no_grad():
-        for parameter in reference.parameters():  # default inits leave zero biases: randomise everything
-            parameter.add_(torch.randn_like(parameter) * 0.05)
-    reference.save_pretrained(tmp_path / "image_encoder")
-    ours = image_encoder_from_paint_by_example(tmp_path / "image_encoder").eval()
-    pixels = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        expected = reference(pixels)
-        expected = expected[0] if isinstance(expected, tuple) else expected
-        assert torch.allclose(ours(pixels), expected, atol=1e-5)
-        assert torch.equal(ours.uncond_vector, reference.uncond_vector)
-
-
 def test_vae_loss_backpropagates(tiny_components):
     vae = tiny_components["vae"]
     vae.requires_grad_(True)
