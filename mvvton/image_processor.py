@@ -33,7 +33,7 @@ def garment_bounding_box(mask: torch.Tensor, margin: float) -> tuple[int, int, i
 
 
 def crop_garment_for_clip(
-    garment: torch.Tensor, mask: torch.Tensor | None, size: int, margin: float = CLIP_CROP_MARGIN
+    garment: torch.Tensor, mask: torch.Tensor | None, size: int, margin: float | torch.Tensor = CLIP_CROP_MARGIN
 ) -> torch.Tensor:
     """Garment crop for the global (CLIP) branch.
 
@@ -41,14 +41,16 @@ def crop_garment_for_clip(
         garment: `(B, 3, H, W)` in [-1, 1] (the unmasked product image).
         mask: `(B, 1, H, W)` garment mask in [0, 1], or `None` for the whole image.
         size: CLIP input size (square; the aspect ratio is not kept, as in MV-VTON).
+        margin: box enlargement, one value or one per sample `(B,)` (training draws it in [0.1, 0.2)).
     Returns:
         `(B, 3, size, size)` CLIP-normalised.
     """
+    margins = torch.as_tensor(margin, dtype=torch.float32).flatten().expand(garment.shape[0])
     crops = []
     for index in range(garment.shape[0]):
         image = garment[index]
         if mask is not None:
-            top, left, bottom, right = garment_bounding_box(mask[index], margin)
+            top, left, bottom, right = garment_bounding_box(mask[index], float(margins[index]))
             image = image[:, top:bottom, left:right]
         image = F.interpolate(image[None].float(), size=(size, size), mode="bicubic", align_corners=False)[0]
         crops.append(image)

@@ -555,15 +555,6 @@ def select_trainable(components: dict[str, nn.Module], mode: str) -> dict[str, l
 # conditioning
 
 
-def mask_bbox(mask: torch.Tensor, threshold: float = 0.5) -> tuple[int, int, int, int] | None:
-    """`(H, W)` mask -> inclusive `(top, bottom, left, right)` of pixels above `threshold`, or None if empty."""
-    rows = torch.nonzero((mask > threshold).any(dim=1)).flatten()
-    cols = torch.nonzero((mask > threshold).any(dim=0)).flatten()
-    if rows.numel() == 0:
-        return None
-    return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
-
-
 def clip_garment_crop(
     images: torch.Tensor,
     masks: torch.Tensor,
@@ -584,28 +575,11 @@ def clip_garment_crop(
     Returns:
         `(B, 3, S, S)` CLIP-normalised pixels.
     """
-    batch_size, _, height, width = images.shape
+    from mvvton.image_processor import crop_garment_for_clip
+
     low, high = enlarge_range
-    factors = low + (high - low) * _rand((batch_size,), generator, images.device)
-    crops = []
-    for index in range(batch_size):
-        box = mask_bbox(masks[index, 0])
-        if box is None:
-            top, bottom, left, right = 0, height - 1, 0, width - 1
-        else:
-            top, bottom, left, right = box
-            scale = 1.0 + float(factors[index])
-            center_y, center_x = (top + bottom) / 2.0, (left + right) / 2.0
-            top = max(int(math.floor(center_y - (center_y - top) * scale)), 0)
-            bottom = min(int(math.ceil(center_y + (bottom - center_y) * scale)), height - 1)
-            left = max(int(math.floor(center_x - (center_x - left) * scale)), 0)
-            right = min(int(math.ceil(center_x + (right - center_x) * scale)), width - 1)
-        crop = images[index : index + 1, :, top : bottom + 1, left : right + 1]
-        crops.append(F.interpolate(crop, size=(size, size), mode="bicubic", align_corners=False))
-    pixels = (torch.cat(crops).clamp(-1, 1) + 1) / 2  # (B, 3, S, S) in [0, 1]
-    mean = torch.tensor(CLIP_IMAGE_MEAN, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_IMAGE_STD, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
-    return (pixels - mean) / std
+    margins = low + (high - low) * _rand((images.shape[0],), generator, images.device)
+    return crop_garment_for_clip(images, masks, size, margin=margins.cpu())
 
 
 def select_garment_view(batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
