@@ -101,7 +101,7 @@ def render_batch(
         garment_front_mask=list(batch["garment_front_mask"][pick]),
         garment_back_mask=list(batch[f"garment_{back}_mask"][pick]),
         view=[view or batch["view"][i] for i in indices],
-        person_keypoints=[batch["person_keypoints"][i].numpy() for i in indices],
+        person_keypoints=[batch["person_keypoints"][i].cpu().numpy() for i in indices],
         height=batch["person"].shape[-2],
         width=batch["person"].shape[-1],
         generator=[torch.Generator().manual_seed(seed) for seed in seeds],

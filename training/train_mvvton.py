@@ -29,6 +29,8 @@ from diffusers.training_utils import EMAModel
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader, default_collate
 
+from mvvton.batch_inference import render_batch
+from mvvton.pipelines import MVVTONPipeline
 from mvvton.training_utils import (
     TRAINED_COMPONENT_NAMES,
     EpochSeededSampler,
@@ -36,14 +38,11 @@ from mvvton.training_utils import (
     TrainConfig,
     build_components,
     build_dataset,
-    clip_garment_crop,
     compute_training_loss,
     flat_config,
-    keep_mask_latent,
     load_config,
     load_vgg,
     save_config,
-    select_garment_view,
     select_trainable,
 )
 
@@ -154,70 +153,18 @@ def to_uint8_grid(rows: list[list[torch.Tensor]]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_tryon(
-    module: MVVTONTrainingModule,
-    vae: torch.nn.Module,
-    noise_config: dict,
-    batch: dict[str, Any],
-    num_inference_steps: int,
-    generator: torch.Generator,
-) -> torch.Tensor:
-    """The released sampler in brief (used when `MVVTONPipeline` is unavailable): start from the noised pre-warped
-    composite at t=999, garment tokens once at t=999, DDIM eta 0, no CFG, paste-back of kept pixels.
-
-    Returns `(B, 3, H, W)` in [-1, 1].
-    """
-    scheduler = DDIMScheduler.from_config(noise_config)
-    scheduler.set_timesteps(num_inference_steps)
-    person = batch["inpaint_image"]
-    batch_size = person.shape[0]
-    scaling = vae.config.scaling_factor
-    inpaint_latents = vae.encode(person).latent_dist.mode() * scaling
-    keep_mask = keep_mask_latent(batch["inpaint_mask"], tuple(inpaint_latents.shape[-2:]))
-    noise = torch.randn(inpaint_latents.shape, generator=generator)
-    start = torch.full((batch_size,), scheduler.config.num_train_timesteps - 1, dtype=torch.long)
-    latents = scheduler.add_noise(inpaint_latents, noise, start)
-    garment, garment_mask = select_garment_view(batch)
-    clip_size = module.image_encoder.image_size
-    global_tokens = module.image_encoder(clip_garment_crop(garment, garment_mask, clip_size, (0.15, 0.15)))
-    person_pose = module.pose_encoder(batch["skeleton_person"])
-    views = torch.stack([batch["skeleton_front"], batch["skeleton_back"]], dim=1)
-    garment_pose = module.pose_encoder(views.flatten(0, 1)).unflatten(0, (batch_size, 2))
-    garments = torch.stack([batch["garment_front"], batch["garment_back"]], dim=1)
-    local_tokens = module.garment_encoder(garments, start, person_pose, garment_pose).garment_tokens
-    for timestep in scheduler.timesteps:
-        model_input = torch.cat([latents, inpaint_latents, keep_mask], dim=1)
-        eps = module.unet(model_input, timestep, global_tokens, garment_tokens=local_tokens).sample
-        latents = scheduler.step(eps, timestep, latents).prev_sample
-    image = vae.decode(latents / scaling).sample.clamp(-1, 1)
-    keep = 1.0 - batch["inpaint_mask"]
-    return image * (1 - keep) + batch["person"] * keep
-
-
-def to_pil(image: torch.Tensor):
-    """`(C, H, W)` in [-1, 1] (C = 3) or [0, 1] masks (C = 1) -> PIL image."""
-    from PIL import Image
-
-    if image.shape[0] == 1:
-        return Image.fromarray(image[0].clamp(0, 1).mul(255).round().byte().cpu().numpy(), mode="L")
-    return Image.fromarray(image.add(1).mul(127.5).clamp(0, 255).round().byte().permute(1, 2, 0).cpu().numpy())
-
-
-@torch.no_grad()
 def pipeline_tryon(
     module: MVVTONTrainingModule,
     vae: torch.nn.Module,
     noise_config: dict,
     batch: dict[str, Any],
     num_inference_steps: int,
-    generator: torch.Generator,
+    seed: int,
 ) -> torch.Tensor:
-    """Try-on with `MVVTONPipeline` built from the in-memory components (prepared inputs: no preprocessing).
+    """Try-on with `MVVTONPipeline` built from the in-memory components (prepared inputs, per-sample seeds).
 
     Returns `(B, 3, H, W)` in [-1, 1].
     """
-    from mvvton.pipelines.pipeline_mvvton import MVVTONPipeline
-
     height, width = batch["person"].shape[-2:]
     pipe = MVVTONPipeline(
         vae=vae,
@@ -230,27 +177,12 @@ def pipeline_tryon(
         default_width=width,
     )
     pipe.set_progress_bar_config(disable=True)
-
-    def pils(key: str) -> list:
-        return [to_pil(image) for image in batch[key].float()]
-
-    output = pipe(
-        pils("person"),
-        pils("garment_front"),
-        pils("garment_back"),
-        mask_image=pils("inpaint_mask"),
-        warped_garment=pils("inpaint_image"),
-        pose_image=pils("skeleton_person"),
-        garment_front_pose_image=pils("skeleton_front"),
-        garment_back_pose_image=pils("skeleton_back"),
-        garment_front_mask=pils("garment_front_mask"),
-        garment_back_mask=pils("garment_back_mask"),
-        view=list(batch["view"]),
-        num_inference_steps=num_inference_steps,
-        generator=generator,
-        output_type="np",
-    )
-    return torch.from_numpy(output.images).permute(0, 3, 1, 2).float() * 2 - 1
+    indices = list(range(batch["person"].shape[0]))
+    images = render_batch(
+        pipe, batch, indices, [seed + index for index in indices], num_inference_steps=num_inference_steps,
+        output_type="pt",
+    ).images  # fmt: skip
+    return images * 2 - 1
 
 
 def log_validation(
@@ -264,8 +196,8 @@ def log_validation(
 ) -> Path:
     """Try-on results for fixed validation samples -> `<output_dir>/validation/step-N.png` and tensorboard.
 
-    Uses `MVVTONPipeline` when importable (else the built-in `sample_tryon`); main process only, with its own
-    seeded generator so the training randomness is untouched. Rows: person, garment front, garment back,
+    Uses `MVVTONPipeline` on the in-memory components; main process only, with its own seeded generators so the
+    training randomness is untouched. Rows: person, garment front, garment back,
     pre-warped composite, result.
     """
     from PIL import Image
@@ -276,15 +208,9 @@ def log_validation(
         key: value.to(accelerator.device) if torch.is_tensor(value) else value
         for key, value in default_collate(samples).items()
     }
-    generator = torch.Generator().manual_seed(cfg.logging.validation_seed)
-    try:
-        import mvvton.pipelines.pipeline_mvvton  # noqa: F401
-
-        tryon = pipeline_tryon
-    except ImportError as error:
-        logger.warning(f"MVVTONPipeline unavailable ({error}): validating with the built-in sampler")
-        tryon = sample_tryon
-    results = tryon(module, vae, noise_config, batch, cfg.logging.validation_inference_steps, generator)
+    results = pipeline_tryon(
+        module, vae, noise_config, batch, cfg.logging.validation_inference_steps, cfg.logging.validation_seed
+    )
     rows = [
         [
             batch["person"][i],
