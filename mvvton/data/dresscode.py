@@ -33,7 +33,7 @@ from mvvton.data.sample import (
     read_mask,
 )
 from mvvton.data.transforms import PairedTransform, resize_array
-from mvvton.data.vitonhd import composite_warp, read_pairs
+from mvvton.data.vitonhd import composite_from_files, read_pairs
 from mvvton.errors import DatasetError
 from mvvton.preprocessing.pose import render_skeleton
 
@@ -112,10 +112,6 @@ class DressCodeDataset(TryOnDataset):
         else:
             mask = pose_upper_body_mask(keypoints, height, width)
         agnostic = grey_out(person, mask)
-        warped = resize_array(read_image(files["warped_garment"]), height, width) if "warped_garment" in files else None
-        warped_mask = None
-        if "warped_mask" in files:
-            warped_mask = resize_array(read_mask(files["warped_mask"]), height, width)
         garment = read_image(files["garment_front"])
         if "garment_front_mask" in files:
             garment_mask = resize_array(read_mask(files["garment_front_mask"], binarize=True), *garment.shape[:2])
@@ -129,7 +125,7 @@ class DressCodeDataset(TryOnDataset):
         suffix = "" if self.paired else f"__{Path(cloth_name).stem}"
         return RawSample(
             person=person,
-            inpaint_image=composite_warp(agnostic, mask, warped, warped_mask),
+            inpaint_image=composite_from_files(files, agnostic, mask, height, width),
             inpaint_mask=mask,
             agnostic=agnostic,
             garment_front=garment,

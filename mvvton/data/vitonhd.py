@@ -70,6 +70,16 @@ def composite_warp(agnostic: np.ndarray, mask: np.ndarray, warped: np.ndarray | 
     return out
 
 
+def composite_from_files(
+    files: dict[str, Path], agnostic: np.ndarray, mask: np.ndarray, height: int, width: int
+) -> np.ndarray:
+    """The pre-warped composite of a frontal dataset: its optional `warped_garment` / `warped_mask` files (resized to
+    the person) pasted into `agnostic`; the agnostic image itself when the dataset ships no warp."""
+    warped = resize_array(read_image(files["warped_garment"]), height, width) if "warped_garment" in files else None
+    warped_mask = resize_array(read_mask(files["warped_mask"]), height, width) if "warped_mask" in files else None
+    return composite_warp(agnostic, mask, warped, warped_mask)
+
+
 class VitonHDDataset(TryOnDataset):
     """VITON-HD in its official layout (module docstring); returns the sample dict of :mod:`mvvton.data.sample`."""
 
@@ -124,15 +134,11 @@ class VitonHDDataset(TryOnDataset):
         agnostic = resize_array(read_image(files["agnostic"]), height, width) if "agnostic" in files else None
         if agnostic is None:
             agnostic = grey_out(person, mask)
-        warped = resize_array(read_image(files["warped_garment"]), height, width) if "warped_garment" in files else None
-        warped_mask = None
-        if "warped_mask" in files:
-            warped_mask = resize_array(read_mask(files["warped_mask"]), height, width)
         garment = read_image(files["garment_front"])
         garment_mask = resize_array(read_mask(files["garment_front_mask"], binarize=True), *garment.shape[:2])
         return RawSample(
             person=person,
-            inpaint_image=composite_warp(agnostic, mask, warped, warped_mask),
+            inpaint_image=composite_from_files(files, agnostic, mask, height, width),
             inpaint_mask=mask,
             agnostic=agnostic,
             garment_front=garment,
