@@ -71,6 +71,9 @@ class ModelConfig:
     trainable: str = "paper"  # see TRAINABLE_MODES and docs/training.md
     garment_timestep: str = "same"  # same (as the denoiser, released training) | fixed
     garment_fixed_timestep: int = 999  # used when garment_timestep == "fixed" (the released sampler's value)
+    # what the denoiser predicts: None keeps the scheduler's (released: epsilon) | epsilon | v_prediction | sample.
+    # Saved into the scheduler config, so the pipeline samples with the same parametrisation.
+    prediction_type: str | None = None
 
 
 @dataclass
@@ -117,6 +120,8 @@ class LossConfig:
     clip_crop_enlarge_min: float = 0.1
     clip_crop_enlarge_max: float = 0.2
     sample_posterior: bool = True  # E(x) = posterior sample (original) or its mean
+    # Min-SNR-γ weighting of the denoising MSE (Hang et al. 2023); None = uniform over t (released)
+    snr_gamma: float | None = None
 
 
 @dataclass
@@ -385,6 +390,9 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {key: value for key, value in json.load(handle).items() if not key.startswith("_")}
 
 
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
+
+
 def default_noise_scheduler_config() -> dict[str, Any]:
     """The released model's DDPM schedule: 1000 steps, β = linspace(√0.00085, √0.012)², ε-prediction."""
     return dict(
@@ -488,6 +496,13 @@ def build_components(cfg: ModelConfig, seed: int = 0) -> dict[str, Any]:
                 components["scheduler"] = DDPMScheduler.from_config(default_noise_scheduler_config())
         if cfg.vae_path:
             components["vae"] = AutoencoderKL.from_pretrained(cfg.vae_path)
+        if cfg.prediction_type is not None:
+            if cfg.prediction_type not in PREDICTION_TYPES:
+                raise ValueError(
+                    f"model.prediction_type must be one of {PREDICTION_TYPES}, got {cfg.prediction_type!r}"
+                )
+            scheduler_config = dict(components["scheduler"].config, prediction_type=cfg.prediction_type)
+            components["scheduler"] = DDPMScheduler.from_config(scheduler_config)
         if "vae" not in components:
             raise FileNotFoundError("no VAE: add vae/ to model.pretrained_path or set model.vae_path")
     finally:
@@ -811,6 +826,32 @@ def keep_mask_latent(inpaint_mask: torch.Tensor, latent_size: tuple[int, int]) -
     return F.interpolate(1.0 - inpaint_mask, size=latent_size, mode="bilinear", align_corners=False)
 
 
+def predicted_original(
+    noisy: torch.Tensor, model_output: torch.Tensor, alphas_cumprod: torch.Tensor, prediction_type: str
+) -> torch.Tensor:
+    """One-step x̂0 from `noisy` `(B, C, h, w)` and the denoiser output; `alphas_cumprod` is ᾱ_t per sample `(B,)`."""
+    sqrt_alpha = alphas_cumprod.sqrt().view(-1, 1, 1, 1)
+    sqrt_one_minus_alpha = (1 - alphas_cumprod).sqrt().view(-1, 1, 1, 1)
+    if prediction_type == "epsilon":
+        return (noisy - sqrt_one_minus_alpha * model_output) / sqrt_alpha
+    if prediction_type == "v_prediction":
+        return sqrt_alpha * noisy - sqrt_one_minus_alpha * model_output
+    if prediction_type == "sample":
+        return model_output
+    raise ValueError(f"unsupported prediction_type {prediction_type!r}; expected one of {PREDICTION_TYPES}")
+
+
+def min_snr_weights(alphas_cumprod: torch.Tensor, gamma: float, prediction_type: str) -> torch.Tensor:
+    """Min-SNR-γ loss weights `(B,)` that turn each parametrisation's MSE into min(SNR, γ)·MSE(x0)."""
+    snr = alphas_cumprod / (1 - alphas_cumprod)
+    clipped = snr.clamp(max=gamma)
+    if prediction_type == "epsilon":
+        return clipped / snr
+    if prediction_type == "v_prediction":
+        return clipped / (snr + 1)
+    return clipped
+
+
 def compute_training_loss(
     model: nn.Module,
     vae: nn.Module,
@@ -830,6 +871,9 @@ def compute_training_loss(
     where x̂0 = (z'_t − √(1−ᾱ_t) ε_θ(z'_t)) / √ᾱ_t is the one-step prediction from `z'_t = q_sample(E(inpaint_image),
     t, ε')`, the noised *pre-warped composite* (same t, same conditioning; inherited from DCI-VTON), decoded by the
     frozen VAE with gradients. We call it `warped_start_x0_loss`: it is not a loss on the denoiser's own trajectory.
+    With the scheduler's `prediction_type` = `v_prediction` / `sample` the first term regresses v = √ᾱ ε − √(1−ᾱ) z0 /
+    z0 instead of ε (logged as `eps_loss` all the same) and x̂0 uses the matching formula; `snr_gamma` re-weights
+    that term per sample by Min-SNR-γ.
 
     Args:
         model: `MVVTONTrainingModule` (possibly DDP-wrapped).
@@ -898,14 +942,24 @@ def compute_training_loss(
         repeats=repeats,
     ).float()
 
-    eps_loss = F.mse_loss(model_output[:batch_size], noise)
+    prediction_type = noise_scheduler.config.prediction_type
+    alphas_cumprod = noise_scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)[timesteps]
+    if prediction_type == "epsilon":
+        target = noise
+    elif prediction_type == "v_prediction":
+        target = noise_scheduler.get_velocity(latents, noise, timesteps)
+    elif prediction_type == "sample":
+        target = latents
+    else:
+        raise ValueError(f"unsupported prediction_type {prediction_type!r}; expected one of {PREDICTION_TYPES}")
+    per_sample_mse = F.mse_loss(model_output[:batch_size], target, reduction="none").mean(dim=(1, 2, 3))  # (B,)
+    if loss_cfg.snr_gamma is not None:
+        per_sample_mse = per_sample_mse * min_snr_weights(alphas_cumprod, loss_cfg.snr_gamma, prediction_type)
+    eps_loss = per_sample_mse.mean()
     loss = eps_loss
-    losses = {"eps_loss": eps_loss.detach()}
+    losses = {"eps_loss": eps_loss.detach()}  # the denoising term, whatever the parametrisation
     if use_pixel_loss:
-        alphas_cumprod = noise_scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)[timesteps]
-        sqrt_alpha = alphas_cumprod.sqrt().view(-1, 1, 1, 1)
-        sqrt_one_minus_alpha = (1 - alphas_cumprod).sqrt().view(-1, 1, 1, 1)
-        predicted_x0 = (noisy_warped - sqrt_one_minus_alpha * model_output[batch_size:]) / sqrt_alpha
+        predicted_x0 = predicted_original(noisy_warped, model_output[batch_size:], alphas_cumprod, prediction_type)
         decoded = vae.decode((predicted_x0 / vae.config.scaling_factor).to(weight_dtype)).sample.float()
         pixel_loss = F.mse_loss(decoded, batch["person"].float())
         loss = loss + loss_cfg.pixel_weight * pixel_loss

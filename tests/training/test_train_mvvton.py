@@ -153,6 +153,15 @@ def test_validation_images_from_the_pipeline(tmp_path, repo_root, train_script):
     assert image.size == (5 * 64, 2 * 64)  # 2 samples x (person, front, back, pre-warp, result)
 
 
+def test_v_prediction_run_saves_a_v_prediction_pipeline(tmp_path, repo_root, train_script):
+    output_dir = tmp_path / "v"
+    train_script.main(tiny_config(repo_root, output_dir, "schedule.max_train_steps=1", "model.prediction_type=v_prediction",
+                                  "loss.snr_gamma=5", "loss.pixel_weight=0"))  # fmt: skip
+    with open(output_dir / "final" / "scheduler" / "scheduler_config.json") as handle:
+        scheduler_config = json.load(handle)
+    assert scheduler_config["prediction_type"] == "v_prediction"
+
+
 def test_resume_with_accumulation_ema_and_checkpointing(tmp_path, repo_root, train_script):
     common = ["schedule.max_train_steps=2", "optim.gradient_accumulation_steps=2", "optim.use_ema=true",
               "optim.ema_decay=0.9", "optim.gradient_checkpointing=true", "loss.pixel_weight=0",
