@@ -199,6 +199,11 @@ class VAETrainConfig:
     output_dir: str = "outputs/vae"
     seed: int = 0
     vae_config: str = "configs/model/tiny/vae.json"
+    # start from this saved AutoencoderKL folder instead of a fresh `vae_config` model
+    pretrained_path: str | None = None
+    # False: freeze the encoder (and quant_conv) and keep the pretrained scaling_factor, so the latent space, and any
+    # denoiser trained on it, stay valid; only the decoder improves (needs pretrained_path)
+    train_encoder: bool = True
     data: VAEDataConfig = field(default_factory=VAEDataConfig)
     learning_rate: float = 1e-3
     train_batch_size: int = 8

@@ -67,11 +67,20 @@ def main(cfg: VAETrainConfig) -> dict:
         output_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, output_dir / "vae_train_config.yaml")
 
-    with open(cfg.vae_config, encoding="utf-8") as handle:
-        vae_config = {key: value for key, value in json.load(handle).items() if not key.startswith("_")}
-    vae = AutoencoderKL.from_config(vae_config)
-    if cfg.init_logvar is not None:
-        init_posterior_logvar(vae, cfg.init_logvar)
+    if cfg.pretrained_path is not None:
+        vae = AutoencoderKL.from_pretrained(cfg.pretrained_path)
+    else:
+        if not cfg.train_encoder:
+            raise ValueError("train_encoder=false keeps an existing latent space: set pretrained_path")
+        with open(cfg.vae_config, encoding="utf-8") as handle:
+            vae_config = {key: value for key, value in json.load(handle).items() if not key.startswith("_")}
+        vae = AutoencoderKL.from_config(vae_config)
+        if cfg.init_logvar is not None:
+            init_posterior_logvar(vae, cfg.init_logvar)
+    if not cfg.train_encoder:  # decoder-only fine-tuning: the encoder's latents stay bit-identical
+        vae.encoder.requires_grad_(False)
+        if vae.quant_conv is not None:
+            vae.quant_conv.requires_grad_(False)
     dataset = build_dataset(
         cfg.data.dataset,
         cfg.data.root,
@@ -83,7 +92,8 @@ def main(cfg: VAETrainConfig) -> dict:
         cache_in_memory=cfg.data.cache_in_memory,
         seed=cfg.seed,
     )
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.learning_rate, weight_decay=0.0)
+    trainable = [parameter for parameter in vae.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=0.0)
     lr_scheduler = get_scheduler(
         "cosine",
         optimizer,
@@ -122,8 +132,11 @@ def main(cfg: VAETrainConfig) -> dict:
     scaling_factor = 1.0
     if accelerator.is_main_process:
         probe = torch.stack([dataset[i % len(dataset)][cfg.data.image_keys[0]] for i in range(min(64, len(dataset)))])
-        scaling_factor = latent_scaling_factor(unwrapped, probe.to(accelerator.device))
-        unwrapped.register_to_config(scaling_factor=scaling_factor)
+        if cfg.train_encoder:
+            scaling_factor = latent_scaling_factor(unwrapped, probe.to(accelerator.device))
+            unwrapped.register_to_config(scaling_factor=scaling_factor)
+        else:
+            scaling_factor = unwrapped.config.scaling_factor  # the latent space did not change
         unwrapped.save_pretrained(output_dir)
         logger.info(f"saved VAE to {output_dir} (scaling_factor {scaling_factor:.5f})")
     elapsed = time.perf_counter() - started

@@ -200,7 +200,9 @@ class MVVTONPipeline(DiffusionPipeline):
             person_view = PersonView(view)
         if person_view is PersonView.SIDE and keypoints is None:
             return person_view, GarmentView.FRONT  # the released test-time rule for side views
-        return person_view, garment_view_for(person_view, np.zeros((18, 3), np.float32) if keypoints is None else keypoints)
+        return person_view, garment_view_for(
+            person_view, np.zeros((18, 3), np.float32) if keypoints is None else keypoints
+        )
 
     def preprocess_inputs(
         self,
@@ -365,7 +367,9 @@ class MVVTONPipeline(DiffusionPipeline):
             )
             global_embeds = self.image_encoder(pixel_values.to(self.image_encoder.dtype)).to(dtype)
         else:
-            global_embeds = torch.zeros(batch_size, 1, self.unet.config.cross_attention_dim, device=device, dtype=dtype)
+            global_embeds = torch.zeros(
+                batch_size, 1, self.unet.config.cross_attention_dim, device=device, dtype=dtype
+            )
 
         person_pose = garment_pose = None
         if self.uses_pose:
@@ -591,9 +595,13 @@ class MVVTONPipeline(DiffusionPipeline):
         )  # fmt: skip
         global_embeds = repeat(global_embeds)
         # fixed for the whole loop: each joint block projects its local keys/values once
-        garment_tokens = GarmentTokens([repeat(level) for level in garment_tokens], cache_projections=cache_local_projections)
+        garment_tokens = GarmentTokens(
+            [repeat(level) for level in garment_tokens], cache_projections=cache_local_projections
+        )
         total = batch_size * num_images_per_prompt
-        uncond_embeds = self.image_encoder.unconditional_embeds(total).to(global_embeds) if self.image_encoder else None
+        uncond_embeds = (
+            self.image_encoder.unconditional_embeds(total).to(global_embeds) if self.image_encoder else None
+        )
 
         # 5. Set timesteps
         self.scheduler.set_timesteps(num_inference_steps, device=device)
@@ -617,7 +625,9 @@ class MVVTONPipeline(DiffusionPipeline):
         # 8. Check that sizes match the UNet
         expected_channels = latent_channels + masked_image_latents.shape[1] + mask_latents.shape[1]
         if expected_channels != self.unet.config.in_channels:
-            raise ValueError(f"the UNet expects {self.unet.config.in_channels} input channels, got {expected_channels}")
+            raise ValueError(
+                f"the UNet expects {self.unet.config.in_channels} input channels, got {expected_channels}"
+            )
 
         # 9. Extra step kwargs
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)

@@ -23,3 +23,8 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def train_script():
     return load_script("train_mvvton")
+
+
+@pytest.fixture(scope="session")
+def vae_script():
+    return load_script("train_vae")
