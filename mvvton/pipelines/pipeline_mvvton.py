@@ -459,7 +459,8 @@ class MVVTONPipeline(DiffusionPipeline):
         reproduce_original_guidance: bool = False,
         guidance_tokens: GarmentTokens | None = None,
     ) -> torch.Tensor:
-        """ε for `latent_model_input` `(B, 9, h, w)`. With guidance, the unconditional branch sees the
+        """The denoiser output for `latent_model_input` `(B, 9, h, w)`: ε, or v / x0 when the scheduler's
+        `prediction_type` says so (the scheduler's `step` interprets it; guidance is linear in all three). With guidance, the unconditional branch sees the
         unconditional vector in place of the global token and keeps the local tokens (as in training's CFG
         dropout). `reproduce_original_guidance=True` copies the released sampler's bug: with guidance it drops the
         local tokens from BOTH branches. `guidance_tokens`: `doubled_tokens(garment_tokens)`, built once per call."""
