@@ -131,8 +131,10 @@ def main(cfg: VAETrainConfig) -> dict:
     unwrapped = accelerator.unwrap_model(vae).eval()
     scaling_factor = 1.0
     if accelerator.is_main_process:
-        probe = torch.stack([dataset[i % len(dataset)][cfg.data.image_keys[0]] for i in range(min(64, len(dataset)))])
         if cfg.train_encoder:
+            probe = torch.stack(
+                [dataset[i % len(dataset)][cfg.data.image_keys[0]] for i in range(min(64, len(dataset)))]
+            )
             scaling_factor = latent_scaling_factor(unwrapped, probe.to(accelerator.device))
             unwrapped.register_to_config(scaling_factor=scaling_factor)
         else:

@@ -19,12 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ldm.add_argument("output_dir")
     ldm.add_argument("--num-heads", type=int, default=8, help="UNet attention heads (8 for the released models)")
     ldm.add_argument("--clip-heads", type=int, default=None, help="CLIP heads (default hidden/64: 16 for ViT-L/14)")
-    ldm.add_argument(
-        "--pose-sample-size",
-        type=_size,
-        default=(512, 512),
-        help="skeleton size the pose encoder resizes to (the released model saw 512x512)",
-    )
+    ldm.add_argument("--pose-sample-size", type=_size, default=(512, 512),
+                     help="skeleton size the pose encoder resizes to (the released model saw 512x512)")
     ldm.add_argument("--size", type=_size, default=(512, 384), help="default working size HxW of the pipeline")
     ldm.add_argument("--overwrite", action="store_true")
     ldm.set_defaults(func=_convert_ldm)

@@ -111,10 +111,8 @@ def run_synth(args: argparse.Namespace) -> int:
         progress.close()
     elapsed = time.perf_counter() - start
     splits = meta["splits"]
-    print(
-        f"wrote {args.identities} identities ({len(splits['train'])} train, {len(splits['test'])} test) at "
-        f"{height}x{width} to {args.out_dir} in {elapsed:.1f}s ({args.identities / elapsed:.1f} identities/s)"
-    )
+    print(f"wrote {args.identities} identities ({len(splits['train'])} train, {len(splits['test'])} test) at "
+          f"{height}x{width} to {args.out_dir} in {elapsed:.1f}s ({args.identities / elapsed:.1f} identities/s)")
     if args.contact_sheet is not None:
         make_contact_sheet(args.out_dir, args.contact_sheet)
         print(f"contact sheet: {args.contact_sheet}")

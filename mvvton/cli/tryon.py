@@ -36,9 +36,7 @@ def _try_on(args: argparse.Namespace) -> int:
 
     model = Path(args.model)
     if not (model / "model_index.json").is_file():
-        raise CLIError(
-            f"{model} is not an mvvton pipeline folder (no model_index.json); create one with `mvvton convert`"
-        )
+        raise CLIError(f"{model} is not an mvvton pipeline folder (no model_index.json); create one with `mvvton convert`")
     person = load_image(args.person, name="person")
     front = load_image(args.front, name="garment front")
     back = load_image(args.back, name="garment back") if args.back else None

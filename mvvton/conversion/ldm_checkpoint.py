@@ -56,16 +56,12 @@ UNUSED_GROUPS: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ),
     (
         "joint-attention parameters of encoder / middle cross-attention (no local tokens reach them)",
-        lambda key: (
-            key.startswith((UNET_PREFIX + "input_blocks.", UNET_PREFIX + "middle_block."))
-            and ("_ip." in key or key.endswith("ip_scale"))
-        ),
+        lambda key: key.startswith((UNET_PREFIX + "input_blocks.", UNET_PREFIX + "middle_block."))
+        and ("_ip." in key or key.endswith("ip_scale")),
     ),
     (
         "garment-encoder middle block (computed and discarded by the original)",
-        lambda key: key.startswith(
-            (GARMENT_ENCODER_PREFIX + "mid_block.", GARMENT_ENCODER_PREFIX + "controlnet_mid_block.")
-        ),
+        lambda key: key.startswith((GARMENT_ENCODER_PREFIX + "mid_block.", GARMENT_ENCODER_PREFIX + "controlnet_mid_block.")),
     ),
 )
 
@@ -214,11 +210,11 @@ def map_vae_key(key: str, num_levels: int) -> str | None:
         sampler = "downsamplers" if kind == "downsample" else "upsamplers"
         return f"{side}.{name}.{block}.{sampler}.0.{tail}"
     if rest.startswith("mid.block_1."):
-        return f"{side}.mid_block.resnets.0.{_rename(rest[len('mid.block_1.') :], VAE_RESNET_RENAMES)}"
+        return f"{side}.mid_block.resnets.0.{_rename(rest[len('mid.block_1.'):], VAE_RESNET_RENAMES)}"
     if rest.startswith("mid.block_2."):
-        return f"{side}.mid_block.resnets.1.{_rename(rest[len('mid.block_2.') :], VAE_RESNET_RENAMES)}"
+        return f"{side}.mid_block.resnets.1.{_rename(rest[len('mid.block_2.'):], VAE_RESNET_RENAMES)}"
     if rest.startswith("mid.attn_1."):
-        return f"{side}.mid_block.{_rename(rest[len('mid.') :], VAE_ATTENTION_RENAMES)}"
+        return f"{side}.mid_block.{_rename(rest[len('mid.'):], VAE_ATTENTION_RENAMES)}"
     return None
 
 
@@ -232,7 +228,7 @@ def map_garment_encoder_key(key: str) -> str | None:
     )
     for old, new in renames:
         if key.startswith(old):
-            return new + key[len(old) :]
+            return new + key[len(old):]
     if key.startswith(("conv_in.", "time_embedding.", "down_blocks.")):
         return key
     return None
@@ -241,11 +237,11 @@ def map_garment_encoder_key(key: str) -> str | None:
 def map_image_encoder_key(key: str, clip_key_prefix: str) -> str | None:
     """Global-branch keys (full names) -> `GarmentImageEncoderModel` keys."""
     if key.startswith(CLIP_PREFIX):
-        inner = key[len(CLIP_PREFIX) :]
+        inner = key[len(CLIP_PREFIX):]
         inner = inner.removeprefix("vision_model.")
         return f"vision_model.{clip_key_prefix}{inner}"
     if key.startswith(MAPPER_PREFIX):
-        return "mapper." + key[len(MAPPER_PREFIX) :]
+        return "mapper." + key[len(MAPPER_PREFIX):]
     if key.startswith("cond_stage_model.final_ln."):
         return key.replace("cond_stage_model.final_ln.", "final_layer_norm.")
     if key.startswith("proj_out."):
@@ -265,7 +261,7 @@ def _count(keys, pattern: str) -> int:
 
 def infer_configs(state_dict: dict[str, torch.Tensor], num_attention_heads: int, clip_num_heads: int | None) -> dict:
     """Component configs from tensor shapes (head counts given)."""
-    unet_keys = [key[len(UNET_PREFIX) :] for key in state_dict if key.startswith(UNET_PREFIX)]
+    unet_keys = [key[len(UNET_PREFIX):] for key in state_dict if key.startswith(UNET_PREFIX)]
     unet = {key: state_dict[UNET_PREFIX + key] for key in unet_keys}
     num_levels, layers_per_block = _unet_geometry(unet_keys)
     block_out_channels = tuple(
@@ -292,9 +288,7 @@ def infer_configs(state_dict: dict[str, torch.Tensor], num_attention_heads: int,
         )
     }
     if any(key.startswith(GARMENT_ENCODER_PREFIX) for key in state_dict):
-        encoder = {
-            k[len(GARMENT_ENCODER_PREFIX) :]: v for k, v in state_dict.items() if k.startswith(GARMENT_ENCODER_PREFIX)
-        }
+        encoder = {k[len(GARMENT_ENCODER_PREFIX):]: v for k, v in state_dict.items() if k.startswith(GARMENT_ENCODER_PREFIX)}
         num_blocks = _count(encoder, r"down_blocks\.(\d+)\.")
         embedding_channels = [encoder["controlnet_cond_embedding.conv_in.weight"].shape[0]] + [
             encoder[f"controlnet_cond_embedding.blocks.{2 * i + 1}.weight"].shape[0]
@@ -305,9 +299,7 @@ def infer_configs(state_dict: dict[str, torch.Tensor], num_attention_heads: int,
         configs["garment_encoder"] = dict(
             in_channels=encoder["conv_in.weight"].shape[1],
             conditioning_embedding_out_channels=tuple(embedding_channels),
-            block_out_channels=tuple(
-                encoder[f"down_blocks.{i}.resnets.0.conv1.weight"].shape[0] for i in range(num_blocks)
-            ),
+            block_out_channels=tuple(encoder[f"down_blocks.{i}.resnets.0.conv1.weight"].shape[0] for i in range(num_blocks)),
             down_block_types=tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in encoder_attention),
             layers_per_block=_count(encoder, r"down_blocks\.0\.resnets\.(\d+)\."),
             cross_attention_dim=next(v.shape[1] for k, v in encoder.items() if k.endswith("attn2.to_k.weight")),
@@ -324,11 +316,7 @@ def infer_configs(state_dict: dict[str, torch.Tensor], num_attention_heads: int,
             cross_attention_dim=state_dict[POSE_PREFIX + "linear.weight"].shape[0],
         )
     if any(key.startswith(CLIP_PREFIX) for key in state_dict):
-        clip = {
-            k[len(CLIP_PREFIX) :].removeprefix("vision_model."): v
-            for k, v in state_dict.items()
-            if k.startswith(CLIP_PREFIX)
-        }
+        clip = {k[len(CLIP_PREFIX):].removeprefix("vision_model."): v for k, v in state_dict.items() if k.startswith(CLIP_PREFIX)}
         hidden = clip["embeddings.patch_embedding.weight"].shape[0]
         patch = clip["embeddings.patch_embedding.weight"].shape[-1]
         num_patches = clip["embeddings.position_embedding.weight"].shape[0] - 1
@@ -349,16 +337,14 @@ def infer_configs(state_dict: dict[str, torch.Tensor], num_attention_heads: int,
             projection_dim=state_dict["proj_out.weight"].shape[0],
         )
     if any(key.startswith(VAE_PREFIX) for key in state_dict):
-        vae = {k[len(VAE_PREFIX) :]: v for k, v in state_dict.items() if k.startswith(VAE_PREFIX)}
+        vae = {k[len(VAE_PREFIX):]: v for k, v in state_dict.items() if k.startswith(VAE_PREFIX)}
         num_vae_levels = _count(vae, r"encoder\.down\.(\d+)\.")
         configs["vae"] = dict(
             in_channels=vae["encoder.conv_in.weight"].shape[1],
             out_channels=vae["decoder.conv_out.weight"].shape[0],
             down_block_types=("DownEncoderBlock2D",) * num_vae_levels,
             up_block_types=("UpDecoderBlock2D",) * num_vae_levels,
-            block_out_channels=tuple(
-                vae[f"encoder.down.{i}.block.0.conv1.weight"].shape[0] for i in range(num_vae_levels)
-            ),
+            block_out_channels=tuple(vae[f"encoder.down.{i}.block.0.conv1.weight"].shape[0] for i in range(num_vae_levels)),
             layers_per_block=_count(vae, r"encoder\.down\.0\.block\.(\d+)\."),
             latent_channels=vae["post_quant_conv.weight"].shape[0],
             norm_num_groups=32,
@@ -375,16 +361,8 @@ def _clip_key_prefix(configs: dict) -> str:
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
     with torch.device("meta"):
-        probe = CLIPVisionModel(
-            CLIPVisionConfig(
-                hidden_size=8,
-                intermediate_size=8,
-                num_hidden_layers=1,
-                num_attention_heads=1,
-                image_size=28,
-                patch_size=14,
-            )
-        )
+        probe = CLIPVisionModel(CLIPVisionConfig(hidden_size=8, intermediate_size=8, num_hidden_layers=1,
+                                                 num_attention_heads=1, image_size=28, patch_size=14))
     return "vision_model." if any(k.startswith("vision_model.") for k in probe.state_dict()) else ""
 
 
@@ -397,7 +375,7 @@ def convert_ldm_state_dict(
     result = ConversionResult()
     result.configs = infer_configs(state_dict, num_attention_heads, clip_num_heads)
     result.variant = "multiview" if "pose_encoder" in result.configs else "frontal"
-    unet_keys = [key[len(UNET_PREFIX) :] for key in state_dict if key.startswith(UNET_PREFIX)]
+    unet_keys = [key[len(UNET_PREFIX):] for key in state_dict if key.startswith(UNET_PREFIX)]
     num_levels, layers_per_block = _unet_geometry(unet_keys)
     attention_output_blocks = {
         int(m.group(1)) for key in unet_keys if (m := re.match(r"output_blocks\.(\d+)\.1\.proj_in\.", key))
@@ -415,19 +393,15 @@ def convert_ldm_state_dict(
         component, target = None, None
         if key.startswith(UNET_PREFIX):
             component = "unet"
-            target = map_unet_key(key[len(UNET_PREFIX) :], num_levels, layers_per_block, attention_output_blocks)
+            target = map_unet_key(key[len(UNET_PREFIX):], num_levels, layers_per_block, attention_output_blocks)
         elif key.startswith(VAE_PREFIX):
-            component, target = "vae", map_vae_key(key[len(VAE_PREFIX) :], num_vae_levels)
-            if (
-                target
-                and re.search(r"attentions\.0\.(to_q|to_k|to_v|to_out\.0)\.weight$", target)
-                and tensor.ndim == 4
-            ):
+            component, target = "vae", map_vae_key(key[len(VAE_PREFIX):], num_vae_levels)
+            if target and re.search(r"attentions\.0\.(to_q|to_k|to_v|to_out\.0)\.weight$", target) and tensor.ndim == 4:
                 tensor = tensor[:, :, 0, 0]  # 1x1 conv -> linear
         elif key.startswith(GARMENT_ENCODER_PREFIX):
-            component, target = "garment_encoder", map_garment_encoder_key(key[len(GARMENT_ENCODER_PREFIX) :])
+            component, target = "garment_encoder", map_garment_encoder_key(key[len(GARMENT_ENCODER_PREFIX):])
         elif key.startswith(POSE_PREFIX):
-            component, target = "pose_encoder", key[len(POSE_PREFIX) :]
+            component, target = "pose_encoder", key[len(POSE_PREFIX):]
         else:
             component, target = "image_encoder", map_image_encoder_key(key, clip_key_prefix)
         if target is None or component not in state_dicts:

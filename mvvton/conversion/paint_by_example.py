@@ -53,21 +53,19 @@ def convert_paint_by_example_image_encoder(folder: str | Path) -> GarmentImageEn
     model = GarmentImageEncoderModel(
         vision_config=vision_config, mapper_layers=mapper_layers, mapper_heads=1, projection_dim=projection_dim
     )
-    clip_prefix = (
-        "vision_model." if any(k.startswith("vision_model.vision_model.") for k in model.state_dict()) else ""
-    )
+    clip_prefix = "vision_model." if any(k.startswith("vision_model.vision_model.") for k in model.state_dict()) else ""
     target: dict[str, torch.Tensor] = {}
     qkv: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in source.items():
         if key.endswith("position_ids"):
             continue
         if key.startswith("model."):
-            inner = key[len("model.") :].removeprefix("vision_model.")
+            inner = key[len("model."):].removeprefix("vision_model.")
             target[f"vision_model.{clip_prefix}{inner}"] = tensor
         elif m := re.match(r"mapper\.blocks\.(\d+)\.attn1\.to_([qkv])\.(weight|bias)", key):
             qkv.setdefault(f"mapper.{m.group(1)}.attn.c_qkv.{m.group(3)}", {})[m.group(2)] = tensor
         elif key.startswith("mapper.blocks."):
-            rest = key[len("mapper.blocks.") :]
+            rest = key[len("mapper.blocks."):]
             for old, new in MAPPER_RENAMES:
                 rest = rest.replace(old, new)
             target["mapper." + rest] = tensor

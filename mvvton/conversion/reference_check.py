@@ -27,9 +27,7 @@ def load_reference_components(root: str | Path) -> tuple[dict, dict[str, torch.T
     from mvvton.conversion.ldm_checkpoint import build_components, convert_ldm_state_dict
 
     root = Path(root)
-    result = convert_ldm_state_dict(
-        load_file(str(root / "weights.safetensors")), num_attention_heads=4, clip_num_heads=4
-    )
+    result = convert_ldm_state_dict(load_file(str(root / "weights.safetensors")), num_attention_heads=4, clip_num_heads=4)
     components = {name: module.eval() for name, module in build_components(result).items()}
     components["_conversion"] = result
     return components, load_file(str(root / "inputs.safetensors")), load_file(str(root / "outputs.safetensors"))
@@ -83,13 +81,7 @@ def compute_reference_outputs(components: dict, inputs: dict[str, torch.Tensor])
     for index, scale, prefix in ((49, 1.0, "ddim_index49"), (0, 1.0, "ddim_index0"), (49, 3.0, "ddim_cfg3_index49")):
         timestep = timesteps[len(timesteps) - 1 - index]
         noise = pipe.predict_noise(
-            model_input,
-            timestep.reshape(1),
-            global_embeds,
-            uncond,
-            tokens,
-            scale,
-            reproduce_original_guidance=scale > 1,
+            model_input, timestep.reshape(1), global_embeds, uncond, tokens, scale, reproduce_original_guidance=scale > 1
         )
         step = pipe.scheduler.step(noise, timestep, z_t, eta=0.0)
         out[f"{prefix}_x_prev"], out[f"{prefix}_pred_x0"] = step.prev_sample, step.pred_original_sample
@@ -120,9 +112,7 @@ OUTPUT_GROUPS = (
 )
 
 
-def group_errors(
-    computed: dict[str, torch.Tensor], references: dict[str, torch.Tensor]
-) -> list[tuple[str, int, float]]:
+def group_errors(computed: dict[str, torch.Tensor], references: dict[str, torch.Tensor]) -> list[tuple[str, int, float]]:
     """(group, number of outputs, worst relative error) for every output group of the fixture."""
     rows = []
     for group, prefixes in OUTPUT_GROUPS:

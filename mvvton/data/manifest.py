@@ -149,9 +149,7 @@ class ManifestDataset(TryOnDataset):
             keypoints = keypoints_from_openpose_json(files["keypoints"])
         elif isinstance(record.get("keypoints"), list):
             keypoints = np.asarray(record["keypoints"], dtype=np.float32)
-        agnostic = (
-            resize_array(read_image(files["agnostic"]), *size) if "agnostic" in files else grey_out(person, mask)
-        )
+        agnostic = resize_array(read_image(files["agnostic"]), *size) if "agnostic" in files else grey_out(person, mask)
         inpaint = resize_array(read_image(files["inpaint_image"]), *size) if "inpaint_image" in files else agnostic
 
         def optional_image(role: str, shape: tuple[int, int]) -> np.ndarray | None:

@@ -171,13 +171,8 @@ def _write_sample(split_dir: Path, pair: RawPair, files: dict[str, np.ndarray | 
             os.replace(staging / relative, destination)
         marker = _marker(split_dir, pair.number)
         marker.parent.mkdir(parents=True, exist_ok=True)
-        record = {
-            "files": sorted(files),
-            "person": str(pair.person),
-            "garment_front": str(pair.garment_front),
-            "garment_back": str(pair.garment_back) if pair.garment_back else None,
-            "view": view.value,
-        }
+        record = {"files": sorted(files), "person": str(pair.person), "garment_front": str(pair.garment_front),
+                  "garment_back": str(pair.garment_back) if pair.garment_back else None, "view": view.value}
         temporary = marker.with_suffix(".tmp")
         temporary.write_text(json.dumps(record, indent=1, sort_keys=True))
         os.replace(temporary, marker)

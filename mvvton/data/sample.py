@@ -65,9 +65,7 @@ def read_image(path: str | Path) -> np.ndarray:
     """Read a colour image. Returns `(h, w, 3)` uint8 RGB; raises `DatasetError` if missing or undecodable."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise DatasetError(
-            f"cannot read image {path}: file missing or not a decodable image (run `mvvton data check`)"
-        )
+        raise DatasetError(f"cannot read image {path}: file missing or not a decodable image (run `mvvton data check`)")
     return np.ascontiguousarray(image[..., ::-1])
 
 

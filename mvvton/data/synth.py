@@ -392,9 +392,7 @@ def build_texture(garment: GarmentSpec, height: int) -> np.ndarray:
     for k, spec in enumerate((garment.front, garment.back)):
         panel = np.ascontiguousarray(texture[:, k * panel_w : (k + 1) * panel_w, :3])
         # prints sit between the neckline and ~60% of the garment height, in the central 55% of the panel
-        inner = np.ascontiguousarray(
-            panel[round(0.12 * th) : round(0.75 * th), round(0.2 * panel_w) : round(0.8 * panel_w)]
-        )
+        inner = np.ascontiguousarray(panel[round(0.12 * th) : round(0.75 * th), round(0.2 * panel_w) : round(0.8 * panel_w)])
         if spec.kind == "stripes":
             _draw_print(panel, spec)
         else:
@@ -515,14 +513,8 @@ def torso_profile(skeleton: Skeleton3D, ys: np.ndarray) -> np.ndarray:
     """Half width of the torso at image rows `ys` (neck base -> shoulders -> chest -> waist -> hip)."""
     neck, shoulder, chest, waist, hip = skeleton.widths
     chest_y = skeleton.shoulder_y + 0.3 * (skeleton.waist_y - skeleton.shoulder_y)
-    knots_y = [
-        skeleton.neck_y,
-        skeleton.shoulder_y - 0.2 * (skeleton.shoulder_y - skeleton.neck_y),
-        skeleton.shoulder_y + 0.6 * skeleton.arm_radius,
-        chest_y,
-        skeleton.waist_y,
-        skeleton.hip_y,
-    ]
+    knots_y = [skeleton.neck_y, skeleton.shoulder_y - 0.2 * (skeleton.shoulder_y - skeleton.neck_y),
+               skeleton.shoulder_y + 0.6 * skeleton.arm_radius, chest_y, skeleton.waist_y, skeleton.hip_y]
     knots_w = [neck, 0.75 * shoulder, shoulder, chest, waist, hip]
     return np.interp(ys, knots_y, knots_w).astype(np.float32)
 
@@ -743,9 +735,7 @@ def render_product(
         keypoints[COCO18_INDEX[f"{side}_elbow"]] = (*elbow, 1)
         keypoints[COCO18_INDEX[f"{side}_wrist"]] = (*wrist, 1)
         keypoints[COCO18_INDEX[f"{side}_hip"]] = (cx + image_sign * 0.75 * hem_half, bottom, 1)
-    outside = (
-        (keypoints[:, 0] < 0) | (keypoints[:, 0] > width - 1) | (keypoints[:, 1] < 0) | (keypoints[:, 1] > height - 1)
-    )
+    outside = (keypoints[:, 0] < 0) | (keypoints[:, 0] > width - 1) | (keypoints[:, 1] < 0) | (keypoints[:, 1] > height - 1)
     keypoints[outside] = 0
     return image, mask, keypoints
 
@@ -768,7 +758,9 @@ def agnostic_mask(labels: list[np.ndarray], height: int) -> np.ndarray:
     return cv2.dilate(union.astype(np.uint8) * 255, kernel)
 
 
-def imperfect_warp(color: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def imperfect_warp(
+    color: np.ndarray, mask: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Distort a garment layer with a random affine jitter plus a smooth displacement field (a stand-in for a TPS
     pre-warp's errors). `(h, w, 3)` float32 and `(h, w)` bool in, same out."""
     height, width = mask.shape
@@ -978,9 +970,7 @@ def write_identity(out_dir: Path, config: SynthConfig, split: str, index: int, p
         keypoints = render.person_keypoints[view]
         files = {
             split_dir / "image-wo-bg" / folder / f"{person_stem}{jpg}": encode(render.persons[view]),
-            split_dir / "skeletons" / folder / f"{person_stem}{jpg}": encode(
-                render_skeleton(keypoints, height, width)
-            ),
+            split_dir / "skeletons" / folder / f"{person_stem}{jpg}": encode(render_skeleton(keypoints, height, width)),
             split_dir / "inpaint_mask" / folder / f"{person_stem}{jpg}": encode(render.inpaint_masks[view]),
             split_dir / "agnostic-wo-bg" / folder / f"{person_stem}{jpg}": encode(render.agnostics[view]),
             split_dir / G0_DIR / folder / f"{person_stem}{jpg}": encode(render.persons_g0[view]),
@@ -1018,9 +1008,7 @@ def generate_synthmvg(
     out.mkdir(parents=True, exist_ok=True)
     splits = split_identities(config)
     partners = unpaired_partners(splits)
-    jobs = [
-        (str(out), config, split, index, partners[index]) for split, members in splits.items() for index in members
-    ]
+    jobs = [(str(out), config, split, index, partners[index]) for split, members in splits.items() for index in members]
     workers = workers if workers is not None else min(8, os.cpu_count() or 1)
     done = 0
     results: Iterator[int]

@@ -36,9 +36,7 @@ def _gaussian_window(size: int, sigma: float, channels: int, device, dtype) -> t
     return kernel_2d.expand(channels, 1, size, size).contiguous()  # (C, 1, k, k) depthwise
 
 
-def ssim_map(
-    prediction: torch.Tensor, target: torch.Tensor, window_size: int = 11, sigma: float = 1.5
-) -> torch.Tensor:
+def ssim_map(prediction: torch.Tensor, target: torch.Tensor, window_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     """Local SSIM `(B, 1, H', W')` (valid region, channel mean) between images in [0, 1]."""
     _check(prediction, target)
     x, y = prediction.double(), target.double()

@@ -45,9 +45,7 @@ class PoseEncoderModel(ModelMixin, ConfigMixin):
     def forward(self, skeleton: torch.Tensor) -> torch.Tensor:
         """`(B, 3, H, W)` [-1, 1] -> `(B, (H/32)(W/32), D)`; H and W must be multiples of 32 (after resizing)."""
         if self.config.sample_size is not None:
-            skeleton = F.interpolate(
-                skeleton, size=tuple(self.config.sample_size), mode="bilinear", align_corners=False
-            )
+            skeleton = F.interpolate(skeleton, size=tuple(self.config.sample_size), mode="bilinear", align_corners=False)
         hidden = space_to_depth(F.gelu(self.conv1(skeleton)), 4)  # (B, 16c, H/4, W/4)
         hidden = space_to_depth(F.gelu(self.conv2(hidden)), 4)  # (B, 256c, H/16, W/16)
         hidden = space_to_depth(F.gelu(self.conv3(hidden)), 2)  # (B, 1024c, H/32, W/32)

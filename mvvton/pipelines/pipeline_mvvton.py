@@ -200,9 +200,7 @@ class MVVTONPipeline(DiffusionPipeline):
             person_view = PersonView(view)
         if person_view is PersonView.SIDE and keypoints is None:
             return person_view, GarmentView.FRONT  # the released test-time rule for side views
-        return person_view, garment_view_for(
-            person_view, np.zeros((18, 3), np.float32) if keypoints is None else keypoints
-        )
+        return person_view, garment_view_for(person_view, np.zeros((18, 3), np.float32) if keypoints is None else keypoints)
 
     def preprocess_inputs(
         self,
@@ -367,9 +365,7 @@ class MVVTONPipeline(DiffusionPipeline):
             )
             global_embeds = self.image_encoder(pixel_values.to(self.image_encoder.dtype)).to(dtype)
         else:
-            global_embeds = torch.zeros(
-                batch_size, 1, self.unet.config.cross_attention_dim, device=device, dtype=dtype
-            )
+            global_embeds = torch.zeros(batch_size, 1, self.unet.config.cross_attention_dim, device=device, dtype=dtype)
 
         person_pose = garment_pose = None
         if self.uses_pose:
@@ -459,11 +455,12 @@ class MVVTONPipeline(DiffusionPipeline):
         reproduce_original_guidance: bool = False,
         guidance_tokens: GarmentTokens | None = None,
     ) -> torch.Tensor:
-        """The denoiser output for `latent_model_input` `(B, 9, h, w)`: ε, or v / x0 when the scheduler's
-        `prediction_type` says so (the scheduler's `step` interprets it; guidance is linear in all three). With guidance, the unconditional branch sees the
-        unconditional vector in place of the global token and keeps the local tokens (as in training's CFG
-        dropout). `reproduce_original_guidance=True` copies the released sampler's bug: with guidance it drops the
-        local tokens from BOTH branches. `guidance_tokens`: `doubled_tokens(garment_tokens)`, built once per call."""
+        """The denoiser output for `latent_model_input` `(B, 9, h, w)`: ε, or v / x0 as the scheduler's
+        `prediction_type` says (its `step` interprets it; guidance is linear in all three). With guidance, the
+        unconditional branch sees the unconditional vector in place of the global token and keeps the local tokens
+        (as in training's CFG dropout). `reproduce_original_guidance=True` copies the released sampler's bug: with
+        guidance it drops the local tokens from BOTH branches. `guidance_tokens`: `doubled_tokens(garment_tokens)`,
+        built once per call."""
         if guidance_scale <= 1.0:
             return self.unet(latent_model_input, timestep, global_embeds, garment_tokens=garment_tokens).sample
         tokens = None
@@ -596,13 +593,9 @@ class MVVTONPipeline(DiffusionPipeline):
         )  # fmt: skip
         global_embeds = repeat(global_embeds)
         # fixed for the whole loop: each joint block projects its local keys/values once
-        garment_tokens = GarmentTokens(
-            [repeat(level) for level in garment_tokens], cache_projections=cache_local_projections
-        )
+        garment_tokens = GarmentTokens([repeat(level) for level in garment_tokens], cache_projections=cache_local_projections)
         total = batch_size * num_images_per_prompt
-        uncond_embeds = (
-            self.image_encoder.unconditional_embeds(total).to(global_embeds) if self.image_encoder else None
-        )
+        uncond_embeds = self.image_encoder.unconditional_embeds(total).to(global_embeds) if self.image_encoder else None
 
         # 5. Set timesteps
         self.scheduler.set_timesteps(num_inference_steps, device=device)
@@ -626,9 +619,7 @@ class MVVTONPipeline(DiffusionPipeline):
         # 8. Check that sizes match the UNet
         expected_channels = latent_channels + masked_image_latents.shape[1] + mask_latents.shape[1]
         if expected_channels != self.unet.config.in_channels:
-            raise ValueError(
-                f"the UNet expects {self.unet.config.in_channels} input channels, got {expected_channels}"
-            )
+            raise ValueError(f"the UNet expects {self.unet.config.in_channels} input channels, got {expected_channels}")
 
         # 9. Extra step kwargs
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)

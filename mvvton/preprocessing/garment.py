@@ -97,9 +97,7 @@ def garment_mask(
     height, width = image.shape[:2]
     if max(height, width) > working_size:
         factor = working_size / max(height, width)
-        small = cv2.resize(
-            image, (max(1, round(width * factor)), max(1, round(height * factor))), interpolation=cv2.INTER_AREA
-        )
+        small = cv2.resize(image, (max(1, round(width * factor)), max(1, round(height * factor))), interpolation=cv2.INTER_AREA)
         small_mask = garment_mask(small, color_threshold=color_threshold, min_area_fraction=min_area_fraction,
                                   max_area_fraction=max_area_fraction, working_size=working_size)  # fmt: skip
         full = cv2.resize(small_mask, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -332,9 +330,7 @@ class OnnxHumanParser:
         return cv2.resize(labels.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(np.int64)
 
 
-def skin_mask(
-    image: np.ndarray, keypoints: np.ndarray, person_mask: np.ndarray, *, max_distance: float = 3.0
-) -> np.ndarray:
+def skin_mask(image: np.ndarray, keypoints: np.ndarray, person_mask: np.ndarray, *, max_distance: float = 3.0) -> np.ndarray:
     """Skin pixels, with a colour model fitted on the face (YCrCb chroma, Mahalanobis distance).
 
     Args:

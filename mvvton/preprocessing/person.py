@@ -185,9 +185,7 @@ class MediaPipePoseEstimator:
         """
         image = np.ascontiguousarray(image)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise InvalidImageError(
-                f"pose estimation needs an (H, W, 3) uint8 RGB array, got {image.shape} {image.dtype}"
-            )
+            raise InvalidImageError(f"pose estimation needs an (H, W, 3) uint8 RGB array, got {image.shape} {image.dtype}")
         height, width = image.shape[:2]
         with self._lock:
             if self._pose is None:
@@ -236,9 +234,7 @@ def body_scale(keypoints: np.ndarray, min_confidence: float = 0.1) -> float:
     return max(scale, 4.0)
 
 
-def person_mask_from_keypoints(
-    keypoints: np.ndarray, height: int, width: int, min_confidence: float = 0.1
-) -> np.ndarray:
+def person_mask_from_keypoints(keypoints: np.ndarray, height: int, width: int, min_confidence: float = 0.1) -> np.ndarray:
     """A rough person mask drawn from keypoints (when no segmentation backend is available).
 
     Thick limbs, a filled torso polygon and an ellipse for the head.

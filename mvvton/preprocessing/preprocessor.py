@@ -91,9 +91,7 @@ class CropBox:
         restored = cv2.resize(canvas[rows, cols], (orig_w, orig_h), interpolation=up)
         if mask is None:
             return np.clip(restored, 0, 255).astype(np.uint8)
-        m = cv2.resize(
-            np.asarray(mask, dtype=np.float32)[rows, cols], (orig_w, orig_h), interpolation=cv2.INTER_LINEAR
-        )
+        m = cv2.resize(np.asarray(mask, dtype=np.float32)[rows, cols], (orig_w, orig_h), interpolation=cv2.INTER_LINEAR)
         out = base.astype(np.float32) * (1.0 - m[..., None]) + restored.astype(np.float32) * m[..., None]
         return np.round(np.clip(out, 0, 255)).astype(np.uint8)
 
@@ -311,10 +309,7 @@ class TryOnPreprocessor:
         # 5. Garments: mask on the original photo (its own background), then fit to the canvas.
         with stage("garment_mask"):
             garments = {}
-            views = (
-                ("front", front_arr, front_alpha, GarmentView.FRONT),
-                ("back", back_arr, back_alpha, GarmentView.BACK),
-            )
+            views = (("front", front_arr, front_alpha, GarmentView.FRONT), ("back", back_arr, back_alpha, GarmentView.BACK))
             for name, arr, alpha, gview in views:
                 if name == "back" and garment_back is None:
                     g_canvas, g_mask = garments["front"][0], garments["front"][1]

@@ -208,11 +208,7 @@ def _frontal_targets(
 
 
 def _profile_targets(
-    g: np.ndarray,
-    p_neck: np.ndarray,
-    p_hips: list[np.ndarray],
-    p_torso: float,
-    src: list[np.ndarray],
+    g: np.ndarray, p_neck: np.ndarray, p_hips: list[np.ndarray], p_torso: float, src: list[np.ndarray],
     dst: list[np.ndarray],
 ) -> None:
     """Side view: the garment is squeezed to the body's depth (≈ 0.6 × torso length), keeping its left/right order."""
