@@ -93,6 +93,9 @@ class OptimConfig:
     mixed_precision: str = "no"  # no | fp16 | bf16 (frozen parts are cast; trainable stay fp32)
     use_ema: bool = False
     ema_decay: float = 0.9999
+    # learning-rate multiplier (and no weight decay) for the zero-initialised joint-attention gates `ip_scale`: at the
+    # base rate Adam moves them by <= lr per step, so the local garment branch stays near-silent for thousands of steps
+    gate_lr_multiplier: float = 1.0
 
 
 @dataclass
@@ -122,6 +125,9 @@ class LossConfig:
     sample_posterior: bool = True  # E(x) = posterior sample (original) or its mean
     # Min-SNR-γ weighting of the denoising MSE (Hang et al. 2023); None = uniform over t (released)
     snr_gamma: float | None = None
+    # per sample, replace the pre-warped composite (channels 4-7 and the warped start) by the plain agnostic person
+    # with this probability, so the garment appearance must come through the garment tokens (0 = released)
+    prewarp_dropout_prob: float = 0.0
 
 
 @dataclass
@@ -171,6 +177,10 @@ class TrainConfig:
                 raise ValueError(f"{key} must be one of {allowed}, got {value!r}")
         if not 0.0 <= self.loss.cfg_dropout_prob <= 1.0:
             raise ValueError("loss.cfg_dropout_prob must be in [0, 1]")
+        if not 0.0 <= self.loss.prewarp_dropout_prob <= 1.0:
+            raise ValueError("loss.prewarp_dropout_prob must be in [0, 1]")
+        if self.optim.gate_lr_multiplier <= 0:
+            raise ValueError("optim.gate_lr_multiplier must be > 0")
         if self.model.init != "scratch" and not self.model.pretrained_path:
             raise ValueError(f"model.init={self.model.init!r} needs model.pretrained_path")
         if self.optim.train_batch_size < 1 or self.optim.gradient_accumulation_steps < 1:
@@ -602,6 +612,26 @@ def clip_garment_crop(
     return crop_garment_for_clip(images, masks, size, margin=margins.cpu())
 
 
+GATE_PARAMETER_SUFFIX = "ip_scale"
+
+
+def optimizer_param_groups(
+    module: nn.Module, learning_rate: float, weight_decay: float, gate_lr_multiplier: float = 1.0
+) -> list[dict[str, Any]]:
+    """AdamW parameter groups of the trainable parameters of `module`: everything at `learning_rate`, except the
+    joint-attention gates (`*.ip_scale`), which get `learning_rate * gate_lr_multiplier` and no weight decay when the
+    multiplier is not 1 (one group otherwise, the released behaviour)."""
+    named = [(name, parameter) for name, parameter in module.named_parameters() if parameter.requires_grad]
+    if gate_lr_multiplier == 1.0:
+        return [{"params": [parameter for _, parameter in named], "lr": learning_rate, "weight_decay": weight_decay}]
+    gates = [parameter for name, parameter in named if name.endswith(GATE_PARAMETER_SUFFIX)]
+    others = [parameter for name, parameter in named if not name.endswith(GATE_PARAMETER_SUFFIX)]
+    groups = [{"params": others, "lr": learning_rate, "weight_decay": weight_decay}]
+    if gates:
+        groups.append({"params": gates, "lr": learning_rate * gate_lr_multiplier, "weight_decay": 0.0})
+    return groups
+
+
 def select_garment_view(batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
     """Hard selection from the sample's `garment_view` ('front' | 'back'): `(B, 3, H, W)` image, `(B, 1, H, W)` mask."""
     views = batch["garment_view"]
@@ -892,10 +922,14 @@ def compute_training_loss(
     person = batch["person"].to(weight_dtype)
     device = person.device
     batch_size = person.shape[0]
+    inpaint_image = batch["inpaint_image"]
+    if loss_cfg.prewarp_dropout_prob > 0:  # drawn only when on, so the released objective's randomness is unchanged
+        drop_prewarp = _rand((batch_size,), generator, device) < loss_cfg.prewarp_dropout_prob
+        inpaint_image = torch.where(drop_prewarp.view(-1, 1, 1, 1), batch["agnostic"], inpaint_image)
 
     with torch.no_grad():
         _, latents = encode_latents(vae, person, loss_cfg.sample_posterior, generator)
-        inpaint_posterior = vae.encode(batch["inpaint_image"].to(weight_dtype)).latent_dist
+        inpaint_posterior = vae.encode(inpaint_image.to(weight_dtype)).latent_dist
         if loss_cfg.sample_posterior:
             inpaint_latents = inpaint_posterior.sample(generator) * vae.config.scaling_factor
             warped_latents = inpaint_posterior.sample(generator) * vae.config.scaling_factor  # E(warp_feat): 2nd draw

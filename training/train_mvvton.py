@@ -42,6 +42,7 @@ from mvvton.training_utils import (
     flat_config,
     load_config,
     load_vgg,
+    optimizer_param_groups,
     save_config,
     select_trainable,
 )
@@ -283,7 +284,7 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
     if cfg.optim.scale_lr:
         learning_rate *= cfg.optim.train_batch_size * cfg.optim.gradient_accumulation_steps * accelerator.num_processes
     optimizer = torch.optim.AdamW(
-        trainable,
+        optimizer_param_groups(module, learning_rate, cfg.optim.adam_weight_decay, cfg.optim.gate_lr_multiplier),
         lr=learning_rate,
         betas=(cfg.optim.adam_beta1, cfg.optim.adam_beta2),
         weight_decay=cfg.optim.adam_weight_decay,

@@ -69,6 +69,8 @@ def test_overrides_and_coercion():
         "optim.learning_rate=fast",
         "model.trainable=everything",
         "loss.cfg_dropout_prob=1.5",
+        "loss.prewarp_dropout_prob=-0.1",
+        "optim.gate_lr_multiplier=0",
         "data.height=null",
         "optim=3",
     ],

@@ -18,6 +18,7 @@ from mvvton.training_utils import (
     drop_global_tokens,
     load_vgg,
     min_snr_weights,
+    optimizer_param_groups,
     predicted_original,
     select_garment_view,
     select_trainable,
@@ -209,3 +210,38 @@ def test_prediction_type_sets_the_scheduler_and_the_target(repo_root, tiny_compo
             )["eps_loss"]  # fmt: skip
     # same draws and same network output, different regression target
     assert torch.isfinite(losses["v_prediction"]) and not torch.allclose(losses["epsilon"], losses["v_prediction"])
+
+
+def test_prewarp_dropout_replaces_the_composite_by_the_agnostic(tiny_components):
+    c = tiny_components
+    module = MVVTONTrainingModule(c["unet"], c["garment_encoder"], c["pose_encoder"], c["image_encoder"])
+    dataset = SyntheticTryOnDataset(2, 64, 64)
+    batch = torch.utils.data.default_collate([dataset[0], dataset[1]])
+    scrambled = {**batch, "inpaint_image": batch["inpaint_image"].flip(-1)}  # a different "pre-warp"
+
+    def loss(sample_batch, prob):
+        with torch.no_grad():
+            return compute_training_loss(
+                module, c["vae"], c["scheduler"], sample_batch, LossConfig(prewarp_dropout_prob=prob), ModelConfig(),
+                32, generator=torch.Generator().manual_seed(0),
+            )["loss"]  # fmt: skip
+
+    # always dropped: the composite is never read, only the agnostic person
+    assert torch.equal(loss(batch, 1.0), loss(scrambled, 1.0))
+    # never dropped: the composite matters
+    assert not torch.allclose(loss(batch, 0.0), loss(scrambled, 0.0))
+
+
+def test_gate_learning_rate_group(tiny_components):
+    c = tiny_components
+    select_trainable(c, "paper")
+    module = MVVTONTrainingModule(c["unet"], c["garment_encoder"], c["pose_encoder"], c["image_encoder"])
+    trainable = {id(p) for p in module.parameters() if p.requires_grad}
+    single = optimizer_param_groups(module, 1e-4, 0.01)
+    assert len(single) == 1 and {id(p) for p in single[0]["params"]} == trainable
+    base, gates = optimizer_param_groups(module, 1e-4, 0.01, gate_lr_multiplier=50.0)
+    gate_names = {name for name, p in module.named_parameters() if p.requires_grad and name.endswith("ip_scale")}
+    assert gate_names and len(gates["params"]) == len(gate_names)
+    assert gates["lr"] == pytest.approx(5e-3) and gates["weight_decay"] == 0.0 and base["lr"] == 1e-4
+    assert {id(p) for p in base["params"] + gates["params"]} == trainable
+    assert not any(any(p is g for g in gates["params"]) for p in base["params"])
