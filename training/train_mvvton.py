@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, default_collate
 from mvvton.batch_inference import render_batch
 from mvvton.pipelines import MVVTONPipeline
 from mvvton.training_utils import (
+    GATE_PARAMETER_SUFFIX,
     TRAINED_COMPONENT_NAMES,
     EpochSeededSampler,
     MVVTONTrainingModule,
@@ -277,6 +278,7 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
         module.unet.enable_gradient_checkpointing()
         module.garment_encoder.enable_gradient_checkpointing()
     trainable = [parameter for parameter in module.parameters() if parameter.requires_grad]
+    gates = [parameter for name, parameter in module.named_parameters() if name.endswith(GATE_PARAMETER_SUFFIX)]
     ema = EMAModel(trainable, decay=cfg.optim.ema_decay) if cfg.optim.use_ema else None
 
     # 2. optimizer
@@ -424,11 +426,16 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
             global_step += 1
             logs = {f"train/{key}": value for key, value in accumulated.items()}
             logs["train/lr"] = lr_scheduler.get_last_lr()[0]
+            if gates:  # how loud the local garment branch is (0 at init: silent)
+                logs["train/gate_abs_mean"] = torch.cat([gate.detach().abs().flatten() for gate in gates]).mean().item()
             accelerator.log(logs, step=global_step)
             losses.append((global_step, accumulated["loss"]))
             if accelerator.is_main_process:
+                record = {"step": global_step, **accumulated, "lr": logs["train/lr"]}
+                if gates:
+                    record["gate_abs_mean"] = logs["train/gate_abs_mean"]
                 with open(output_dir / LOSS_LOG, "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps({"step": global_step, **accumulated, "lr": logs["train/lr"]}) + "\n")
+                    handle.write(json.dumps(record) + "\n")
                 logger.info(f"step {global_step}: loss {accumulated['loss']:.6f}")
             accumulated = {"loss": 0.0}
 

@@ -173,3 +173,25 @@ def test_resume_with_accumulation_ema_and_checkpointing(tmp_path, repo_root, tra
     a = load_file(str(tmp_path / "a" / "final" / "unet" / "diffusion_pytorch_model.safetensors"))
     b = load_file(str(tmp_path / "b" / "final" / "unet" / "diffusion_pytorch_model.safetensors"))
     assert all(torch.allclose(a[key], b[key], atol=1e-6) for key in a)  # EMA weights restored and continued
+
+
+def test_gate_lr_multiplier_speeds_up_only_the_gates(tmp_path, repo_root, train_script):
+    finals, logged = {}, {}
+    for multiplier in (1, 100):
+        output_dir = tmp_path / f"gate{multiplier}"
+        train_script.main(tiny_config(repo_root, output_dir, "schedule.max_train_steps=1", "loss.pixel_weight=0",
+                                      "optim.learning_rate=1e-4", f"optim.gate_lr_multiplier={multiplier}",
+                                      "schedule.lr_warmup_steps=0", "checkpointing.checkpointing_steps=100"))  # fmt: skip
+        finals[multiplier] = load_file(str(output_dir / "final" / "unet" / "diffusion_pytorch_model.safetensors"))
+        with open(output_dir / "loss_log.jsonl") as handle:
+            logged[multiplier] = [json.loads(line)["gate_abs_mean"] for line in handle]
+    gate_keys = [key for key in finals[1] if key.endswith("ip_scale")]
+    assert gate_keys
+    for key in finals[1]:
+        if key not in gate_keys:  # one step from the same init and draws: the other weights move identically
+            assert torch.equal(finals[1][key], finals[100][key]), key
+    # zero-initialised gates: after one Adam step |gate| ~ lr, so the multiplier shows up as the ratio
+    slow = torch.cat([finals[1][key].abs().flatten() for key in gate_keys]).mean().item()
+    fast = torch.cat([finals[100][key].abs().flatten() for key in gate_keys]).mean().item()
+    assert 50 < fast / slow < 150
+    assert logged[100][-1] == pytest.approx(fast) and logged[1][-1] == pytest.approx(slow)
