@@ -4,7 +4,9 @@
 
 Variants (see mvvton/evaluation/tryon_eval.py): (a) agnostic input, (b) geometric pre-warp composite, (c) model with
 front + back garments, (d) model given the front garment as both views, (e) hard selection off (global branch always
-the front garment) and soft selection off (garment tokens unmixed). Identities come from a data seed the training
+the front garment) and soft selection off (garment tokens unmixed). End to end, with the library's own TPS pre-warp of
+the routed garment photo instead of the dataset's: the TPS composite, the model on it, and the front photo given as
+both views (so a back view's pre-warp comes from the front photo too). Identities come from a data seed the training
 never used; all variants see the same samples and seeds in one run.
 """
 

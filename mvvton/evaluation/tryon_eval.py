@@ -8,6 +8,15 @@ Region = the regenerated area (`inpaint_mask` > 0.5), where the garment is drawn
 - `front_as_back`: the same model given the front garment as both views;
 - `no_hard_selection`: the global branch always sees the front garment;
 - `no_soft_selection`: the garment encoder's pose-driven selection switched off (tokens used unmixed).
+
+End to end, as `pipe(person, garment_front, garment_back)` runs without prepared inputs, the pre-warp is not the
+dataset's but the library's TPS warp of the routed garment photo (`mvvton.preprocessing.warp`):
+
+- `tps_prewarp`: that composite itself;
+- `tps_model`: the model on it;
+- `tps_front_as_back`: the front photo given as both views, so the back view's pre-warp is made from the front photo
+  too (what a user without a back photo gets). `front_as_back` keeps the dataset's pre-warp, which was made from the
+  true back garment: it only ablates the garment tokens.
 """
 
 from __future__ import annotations
@@ -15,14 +24,18 @@ from __future__ import annotations
 from collections import defaultdict
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mvvton.batch_inference import render_batch, sample_seed
 from mvvton.evaluation.metrics import psnr, ssim
+from mvvton.preprocessing.garment import garment_keypoints
+from mvvton.preprocessing.warp import warp_garment, warped_composite
 
 BASELINE_VARIANTS = ("agnostic", "prewarp")
 MODEL_VARIANTS = ("model", "front_as_back", "no_hard_selection", "no_soft_selection")
+END_TO_END_VARIANTS = ("tps_prewarp", "tps_model", "tps_front_as_back")
 
 
 @contextmanager
@@ -41,11 +54,39 @@ def _unit(images: torch.Tensor) -> torch.Tensor:
     return (images.clamp(-1, 1) + 1) / 2
 
 
+def _to_uint8(image: torch.Tensor) -> np.ndarray:
+    """`(3, H, W)` in [-1, 1] -> `(H, W, 3)` uint8."""
+    return np.round(_unit(image).permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8)
+
+
+def tps_prewarp_batch(batch: dict, *, front_as_back: bool = False) -> torch.Tensor:
+    """The library's TPS pre-warp composite of each sample's routed garment (`garment_view`), as the pipeline builds
+    it from photos: garment skeleton from the garment mask, warped onto `person_keypoints`, clipped to the inpaint
+    mask, pasted into `agnostic`. With `front_as_back` the back slot holds the front photo (and its mask).
+
+    Returns `(B, 3, H, W)` in [-1, 1].
+    """
+    composites = []
+    for i, routed in enumerate(batch["garment_view"]):
+        source = "front" if front_as_back else routed
+        garment = _to_uint8(batch[f"garment_{source}"][i])
+        garment_mask = (batch[f"garment_{source}_mask"][i, 0] > 0.5).float().cpu().numpy()
+        inpaint_mask = batch["inpaint_mask"][i, 0].float().cpu().numpy()
+        height, width = inpaint_mask.shape
+        warped, warped_mask = warp_garment(
+            garment, garment_mask, garment_keypoints(garment_mask, routed), batch["person_keypoints"][i].cpu().numpy(),
+            (height, width), clip_mask=inpaint_mask,
+        )  # fmt: skip
+        composite = warped_composite(_to_uint8(batch["agnostic"][i]), warped, warped_mask)
+        composites.append(torch.from_numpy(composite).permute(2, 0, 1).float() / 127.5 - 1.0)
+    return torch.stack(composites)
+
+
 def evaluate_tryon(
     pipe,
     dataset: Dataset,
     *,
-    variants: tuple[str, ...] = BASELINE_VARIANTS + MODEL_VARIANTS,
+    variants: tuple[str, ...] = BASELINE_VARIANTS + MODEL_VARIANTS + END_TO_END_VARIANTS,
     num_inference_steps: int = 50,
     seed: int = 23,
     batch_size: int = 4,
@@ -71,6 +112,15 @@ def evaluate_tryon(
         if "no_soft_selection" in variants and pipe.garment_encoder.config.use_soft_selection:
             with soft_selection_disabled(pipe):
                 outputs["no_soft_selection"] = render_batch(pipe, batch, indices, seeds, **common).images
+        for front_as_back, name in ((False, "tps_model"), (True, "tps_front_as_back")):
+            needs_composite = name in variants or (not front_as_back and "tps_prewarp" in variants)
+            if not needs_composite:
+                continue
+            tps_batch = {**batch, "inpaint_image": tps_prewarp_batch(batch, front_as_back=front_as_back)}
+            if not front_as_back and "tps_prewarp" in variants:
+                outputs["tps_prewarp"] = _unit(tps_batch["inpaint_image"])
+            if name in variants:
+                outputs[name] = render_batch(pipe, tps_batch, indices, seeds, front_as_back=front_as_back, **common).images
         for variant, images in outputs.items():
             images = images.float().cpu()
             values = zip(psnr(images, target, region).tolist(), ssim(images, target, region).tolist())
