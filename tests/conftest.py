@@ -31,3 +31,13 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"../shared not found at {SHARED}: reference fixtures and sample photos unavailable")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory) -> Path:
+    """A tiny SynthMVG dataset (2 identities at 128x96, one held out as `test`), generated once per session."""
+    from mvvton.data.synth import SynthConfig, generate_synthmvg
+
+    root = tmp_path_factory.mktemp("synth")
+    generate_synthmvg(root, SynthConfig(identities=2, height=128, width=96, seed=3, test_fraction=0.5), workers=1)
+    return root

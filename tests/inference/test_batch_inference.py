@@ -13,15 +13,6 @@ from mvvton.pipelines import MVVTONPipeline
 from tests.testing_utils import get_dummy_components
 
 
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory):
-    from mvvton.data.synth import SynthConfig, generate_synthmvg
-
-    root = tmp_path_factory.mktemp("synth")
-    generate_synthmvg(root, SynthConfig(identities=2, height=128, width=96, seed=3, test_fraction=0.5), workers=1)
-    return root
-
-
 def test_resumable_and_deterministic(synth_root, tmp_path):
     from mvvton.data import MVGDataset
 
