@@ -64,7 +64,8 @@ def _write_json_atomic(path: Path, payload: dict) -> None:
     os.replace(temporary, path)
 
 
-def _to_unit(image: torch.Tensor) -> torch.Tensor:
+def to_unit(image: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] -> [0, 1] (clamped)."""
     return (image.clamp(-1, 1) + 1) / 2  # [-1, 1] -> [0, 1]
 
 
@@ -90,14 +91,14 @@ def render_batch(
     pick = torch.tensor(indices)
     back = "front" if front_as_back else "back"
     return pipe(
-        list(_to_unit(batch["person"][pick])),
-        list(_to_unit(batch["garment_front"][pick])),
-        list(_to_unit(batch[f"garment_{back}"][pick])),
+        list(to_unit(batch["person"][pick])),
+        list(to_unit(batch["garment_front"][pick])),
+        list(to_unit(batch[f"garment_{back}"][pick])),
         mask_image=list(batch["inpaint_mask"][pick]),
-        warped_garment=list(_to_unit(batch["inpaint_image"][pick])),
-        pose_image=list(_to_unit(batch["skeleton_person"][pick])),
-        garment_front_pose_image=list(_to_unit(batch["skeleton_front"][pick])),
-        garment_back_pose_image=list(_to_unit(batch[f"skeleton_{back}"][pick])),
+        warped_garment=list(to_unit(batch["inpaint_image"][pick])),
+        pose_image=list(to_unit(batch["skeleton_person"][pick])),
+        garment_front_pose_image=list(to_unit(batch["skeleton_front"][pick])),
+        garment_back_pose_image=list(to_unit(batch[f"skeleton_{back}"][pick])),
         garment_front_mask=list(batch["garment_front_mask"][pick]),
         garment_back_mask=list(batch[f"garment_{back}_mask"][pick]),
         view=[view or batch["view"][i] for i in indices],

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from mvvton.batch_inference import render_batch, sample_seed
+from mvvton.batch_inference import render_batch, sample_seed, to_unit
 from mvvton.evaluation.metrics import psnr, ssim
 from mvvton.preprocessing.garment import garment_keypoints
 from mvvton.preprocessing.warp import warp_garment, warped_composite
@@ -50,13 +50,9 @@ def soft_selection_disabled(pipe):
         encoder.register_to_config(use_soft_selection=original)
 
 
-def _unit(images: torch.Tensor) -> torch.Tensor:
-    return (images.clamp(-1, 1) + 1) / 2
-
-
 def _to_uint8(image: torch.Tensor) -> np.ndarray:
     """`(3, H, W)` in [-1, 1] -> `(H, W, 3)` uint8."""
-    return np.round(_unit(image).permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8)
+    return np.round(to_unit(image).permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8)
 
 
 def tps_prewarp_batch(batch: dict, *, front_as_back: bool = False) -> torch.Tensor:
@@ -96,12 +92,12 @@ def evaluate_tryon(
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         indices = list(range(len(batch["sample_id"])))
         seeds = [sample_seed(seed, sample_id) for sample_id in batch["sample_id"]]
-        target, region = _unit(batch["person"]), (batch["inpaint_mask"] > 0.5).float()
+        target, region = to_unit(batch["person"]), (batch["inpaint_mask"] > 0.5).float()
         outputs: dict[str, torch.Tensor] = {}
         if "agnostic" in variants:
-            outputs["agnostic"] = _unit(batch["agnostic"])
+            outputs["agnostic"] = to_unit(batch["agnostic"])
         if "prewarp" in variants:
-            outputs["prewarp"] = _unit(batch["inpaint_image"])
+            outputs["prewarp"] = to_unit(batch["inpaint_image"])
         common = dict(num_inference_steps=num_inference_steps, output_type="pt")
         if "model" in variants:
             outputs["model"] = render_batch(pipe, batch, indices, seeds, **common).images
@@ -112,15 +108,16 @@ def evaluate_tryon(
         if "no_soft_selection" in variants and pipe.garment_encoder.config.use_soft_selection:
             with soft_selection_disabled(pipe):
                 outputs["no_soft_selection"] = render_batch(pipe, batch, indices, seeds, **common).images
-        for front_as_back, name in ((False, "tps_model"), (True, "tps_front_as_back")):
-            needs_composite = name in variants or (not front_as_back and "tps_prewarp" in variants)
-            if not needs_composite:
-                continue
-            tps_batch = {**batch, "inpaint_image": tps_prewarp_batch(batch, front_as_back=front_as_back)}
-            if not front_as_back and "tps_prewarp" in variants:
-                outputs["tps_prewarp"] = _unit(tps_batch["inpaint_image"])
-            if name in variants:
-                outputs[name] = render_batch(pipe, tps_batch, indices, seeds, front_as_back=front_as_back, **common).images
+        if "tps_prewarp" in variants or "tps_model" in variants:
+            tps_batch = {**batch, "inpaint_image": tps_prewarp_batch(batch)}
+            if "tps_prewarp" in variants:
+                outputs["tps_prewarp"] = to_unit(tps_batch["inpaint_image"])
+            if "tps_model" in variants:
+                outputs["tps_model"] = render_batch(pipe, tps_batch, indices, seeds, **common).images
+        if "tps_front_as_back" in variants:
+            tps_batch = {**batch, "inpaint_image": tps_prewarp_batch(batch, front_as_back=True)}
+            outputs["tps_front_as_back"] = render_batch(pipe, tps_batch, indices, seeds, front_as_back=True,
+                                                        **common).images  # fmt: skip
         for variant, images in outputs.items():
             images = images.float().cpu()
             values = zip(psnr(images, target, region).tolist(), ssim(images, target, region).tolist())
