@@ -41,3 +41,33 @@ class ImageNotFoundError(InvalidImageError, FileNotFoundError):
 
 class OutputExistsError(MVVTONError, FileExistsError):
     """The output path exists and overwriting was not requested."""
+
+
+class InvalidArgumentError(MVVTONError, ValueError):
+    """A call argument has a wrong value (out of range, non-finite, wrong shape, unknown choice, mismatched lengths).
+
+    The message names the argument, what was given and what is accepted."""
+
+
+class InvalidArgumentTypeError(MVVTONError, TypeError):
+    """A call argument has a type the call does not accept; the message lists the accepted types."""
+
+
+class SizeBudgetError(InvalidArgumentError):
+    """A requested working size or image exceeds the pixel budget; the message says how to raise the budget."""
+
+
+class NonFiniteResultError(MVVTONError, FloatingPointError):
+    """Sampling produced NaN or inf (named step); the result would be garbage, so none is returned."""
+
+
+class InsufficientPoseError(MVVTONError, ValueError):
+    """The photo lacks keypoints a step needs (e.g. shoulders or hips for the garment warp); the message says which."""
+
+
+class ModelLoadError(MVVTONError, OSError):
+    """A model folder is missing, incomplete or corrupt (e.g. an unreadable `model_index.json`)."""
+
+
+class OutputPathError(MVVTONError, ValueError):
+    """An output path cannot be written (unknown image suffix, missing or read-only folder, a directory)."""
