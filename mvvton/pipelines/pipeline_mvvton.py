@@ -20,7 +20,7 @@ from diffusers.utils import replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 
 from mvvton.constants import GarmentView, PersonView
-from mvvton.errors import InvalidArgumentError, NonFiniteResultError
+from mvvton.errors import InvalidArgumentError, ModelLoadError, MVVTONError, NonFiniteResultError
 from mvvton.image_processor import CLIP_CROP_MARGIN, crop_garment_for_clip
 from mvvton.models import GarmentEncoderModel, GarmentImageEncoderModel, MVVTONUNet2DConditionModel, PoseEncoderModel
 from mvvton.models.attention_processor import GarmentTokens
@@ -153,7 +153,16 @@ class MVVTONPipeline(DiffusionPipeline):
         """Load a local pipeline folder (nothing is downloaded). The folder is checked first, so a missing, corrupt
         or incomplete folder raises `ModelLoadError` naming the file instead of failing deep inside diffusers."""
         check_pipeline_folder(pretrained_model_name_or_path)
-        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        except MVVTONError:
+            raise
+        except Exception as error:  # corrupt weights, mismatched shapes, unreadable configs
+            raise ModelLoadError(
+                f"could not load the pipeline from '{pretrained_model_name_or_path}' ({type(error).__name__}: "
+                f"{str(error).splitlines()[0][:300] if str(error) else 'no details'}); the folder is corrupt or "
+                "incomplete: re-create it with `mvvton convert`"
+            ) from error
 
     # --------------------------------------------------------------------------------------------------------------
     # properties (per-call state)
