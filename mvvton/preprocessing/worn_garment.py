@@ -219,7 +219,9 @@ class WornPhotoAnalyzer:
         """`(21, 2)` pixel landmarks per hand whose wrist is near a pose wrist (drops detections on prints)."""
         height, width = image.shape[:2]
         result = self._hands.process(np.ascontiguousarray(image))
-        wrists = [p for p in (_confident(keypoints, "right_wrist"), _confident(keypoints, "left_wrist")) if p is not None]
+        wrists = [
+            p for p in (_confident(keypoints, "right_wrist"), _confident(keypoints, "left_wrist")) if p is not None
+        ]
         hands = []
         for marks in result.multi_hand_landmarks or []:
             xy = np.array([(m.x * width, m.y * height) for m in marks.landmark], dtype=np.float32)
@@ -445,9 +447,7 @@ def garment_quality(mask: np.ndarray, keypoints: np.ndarray, person_mask: np.nda
     total = int(garment.sum())
     frame = TorsoFrame.from_keypoints(keypoints)
     if frame is None:
-        raise GarmentExtractionError(
-            f"the pose lacks shoulders or hips, so the torso cannot be located; {ADVICE}."
-        )
+        raise GarmentExtractionError(f"the pose lacks shoulders or hips, so the torso cannot be located; {ADVICE}.")
     torso = (frame.quad(height, width) > 0) & person
     coverage = float((torso & garment).sum() / max(int(torso.sum()), 1))
     t, _ = frame.coordinates(height, width)
@@ -486,7 +486,7 @@ def _mixture_distance(lab: np.ndarray, samples: np.ndarray, clusters: int = 3) -
     samples = np.asarray(samples, dtype=np.float32).reshape(-1, 3)
     clusters = max(1, min(clusters, len(samples) // 20))
     if clusters == 1:
-        return _gaussian_distance(lab, samples, luminance_scale=1.5)
+        return _gaussian_distance(lab, samples, luminance_scale=2.5)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
     cv2.setRNGSeed(0)
     _, labels, _ = cv2.kmeans(samples, clusters, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
@@ -494,7 +494,7 @@ def _mixture_distance(lab: np.ndarray, samples: np.ndarray, clusters: int = 3) -
     for k in range(clusters):
         members = samples[labels.ravel() == k]
         if len(members) >= 10:
-            distances.append(_gaussian_distance(lab, members, luminance_scale=1.5))
+            distances.append(_gaussian_distance(lab, members, luminance_scale=2.5))
     return np.min(np.stack(distances), axis=0)
 
 
@@ -553,14 +553,19 @@ def _beyond_sleeve(
     fractions = []
     for x, y in samples:
         xi, yi = int(round(x)), int(round(y))
-        y0, y1, x0, x1 = max(0, yi - radius), min(height, yi + radius + 1), max(0, xi - radius), min(width, xi + radius + 1)
+        y0, y1, x0, x1 = (
+            max(0, yi - radius),
+            min(height, yi + radius + 1),
+            max(0, xi - radius),
+            min(width, xi + radius + 1),
+        )
         on_person = person[y0:y1, x0:x1]
         fractions.append(float(sleeve_like[y0:y1, x0:x1][on_person].mean()) if on_person.sum() > 2 else 0.0)
     fractions = np.array(fractions + [fractions[-1]], dtype=np.float32)
     pair = (fractions[:-1] + fractions[1:]) / 2
     ends = np.flatnonzero(pair < 0.5)
     end = int(ends[0]) if ends.size else len(samples)
-    thickness = max(2, int(0.32 * unit))
+    thickness = max(2, int(0.25 * unit))
     polyline = [tuple(int(v) for v in np.round(p)) for p in samples]
     if end > 0:
         cv2.polylines(sleeve, [np.array(polyline[: end + 1], np.int32)], False, 1, thickness=thickness)
@@ -582,7 +587,7 @@ def _regions(image: np.ndarray, parts: BodyParts, frame: TorsoFrame) -> _Regions
     near_person = cv2.dilate(person.astype(np.uint8), _disk(0.03 * unit)) > 0
     torso = (t > -0.2) & (t < 1.3) & (np.abs(u) < 1.25 * half + 0.05 * unit)
     # Core: the middle of the torso, below the neckline and above the waist, minus skin (a V-neck, a bare back).
-    core = (t > 0.22) & (t < 0.65) & (np.abs(u) < 0.45 * half) & person
+    core = (t > 0.22) & (t < 0.65) & (np.abs(u) < 0.55 * half) & person
     skin_distance = _gaussian_distance(lab, parts.skin_samples) if len(parts.skin_samples) >= 20 else None
     skin_coloured = False
     if skin_distance is not None:
@@ -596,9 +601,13 @@ def _regions(image: np.ndarray, parts: BodyParts, frame: TorsoFrame) -> _Regions
         # A skin-coloured garment: trust only pixels much closer to the skin than to the garment.
         skin = (skin_distance < 2.0) & (skin_distance < 0.5 * garment_distance) if skin_coloured else (
             (skin_distance < 3.0) & (skin_distance < garment_distance))  # fmt: skip
-        sleeve_like = person & ~skin
-    else:
-        sleeve_like = person & (garment_distance < 3.5)
+    if parts.skin_source != "face":
+        # Without a face (back views) the palms are a weak model: add the classic YCrCb skin box (Chai & Ngan 1999)
+        # for pixels that do not have the garment's colours.
+        ycrcb = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)
+        cr, cb = ycrcb[..., 1], ycrcb[..., 2]
+        skin |= (cr >= 135) & (cr <= 173) & (cb >= 77) & (cb <= 127) & (garment_distance > 2.5)
+    sleeve_like = person & ~skin if (skin_distance is not None or skin.any()) else person & (garment_distance < 3.5)
     # Arms: the sleeve (walked from the shoulder while not skin) is a candidate, the bare arm beyond it is excluded.
     sleeves = np.zeros((height, width), dtype=bool)
     bare_arms = np.zeros((height, width), dtype=bool)
@@ -606,9 +615,12 @@ def _regions(image: np.ndarray, parts: BodyParts, frame: TorsoFrame) -> _Regions
         sleeve, beyond = _beyond_sleeve(_arm_polyline(parts.keypoints, side), sleeve_like, person, unit)
         sleeves |= sleeve
         bare_arms |= beyond
-    bare_arms &= ~((np.abs(u) < 0.85 * half) & (t > 0) & (t < 1))
+    # Arms hang next to the torso (and loose tops reach over them): only skin in the band is surely not garment.
+    bare_arms &= ~((np.abs(u) < half) & (t > 0) & (t < 1.3)) & skin
     candidate = (torso | sleeves) & near_person
     excluded = ~near_person | (parts.face_mask > 0.5) | (parts.hands_mask > 0.5) | (t < -0.35) | (t > 1.3) | bare_arms
+    # Skin far from every colour of the garment (bare shoulders, a midriff) is surely not garment.
+    excluded |= skin & (garment_distance > 4.0)
     excluded &= ~core
     return _Regions(candidate, core, excluded, skin & person, t, garment_distance, skin_coloured)
 
@@ -616,18 +628,27 @@ def _regions(image: np.ndarray, parts: BodyParts, frame: TorsoFrame) -> _Regions
 def _grabcut_method(image: np.ndarray, regions: _Regions, iterations: int = 4) -> np.ndarray:
     """GrabCut seeded by the regions: core = garment, excluded = not, candidate = probably garment unless skin."""
     labels = np.full(regions.t.shape, cv2.GC_PR_BGD, dtype=np.uint8)
-    # Just above and below the hip line starts as "probably not" (trousers); GrabCut flips it if it matches the top.
-    labels[regions.candidate & ~regions.skin & (regions.t <= 0.95)] = cv2.GC_PR_FGD
+    # Around and below the hip line only garment-coloured pixels start as "probably garment" (not the trousers).
+    hip_band = (regions.t > 0.95) & (regions.garment_distance >= 3.0)
+    labels[regions.candidate & ~regions.skin & ~hip_band] = cv2.GC_PR_FGD
     labels[regions.excluded] = cv2.GC_BGD
     labels[regions.core] = cv2.GC_FGD
     if not (labels == cv2.GC_FGD).any() or not np.isin(labels, (cv2.GC_BGD, cv2.GC_PR_BGD)).any():
         return np.zeros(regions.t.shape, dtype=np.uint8)
+    # Only the box around the undecided pixels (plus a margin of sure background) is worth the graph cut.
+    ys, xs = np.nonzero(labels != cv2.GC_BGD)
+    margin = max(4, int(0.05 * max(labels.shape)))
+    y0, y1 = max(0, ys.min() - margin), min(labels.shape[0], ys.max() + margin + 1)
+    x0, x1 = max(0, xs.min() - margin), min(labels.shape[1], xs.max() + margin + 1)
+    crop = np.ascontiguousarray(labels[y0:y1, x0:x1])
     background_model = np.zeros((1, 65), dtype=np.float64)
     foreground_model = np.zeros((1, 65), dtype=np.float64)
     cv2.setRNGSeed(0)
-    cv2.grabCut(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), labels, None, background_model, foreground_model,
-                iterations, cv2.GC_INIT_WITH_MASK)  # fmt: skip
-    return np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
+    bgr = np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_RGB2BGR)[y0:y1, x0:x1])
+    cv2.grabCut(bgr, crop, None, background_model, foreground_model, iterations, cv2.GC_INIT_WITH_MASK)
+    out = np.zeros(labels.shape, dtype=np.uint8)
+    out[y0:y1, x0:x1] = np.isin(crop, (cv2.GC_FGD, cv2.GC_PR_FGD))
+    return out
 
 
 def _colour_method(image: np.ndarray, regions: _Regions, max_distance: float = 3.5) -> np.ndarray:
@@ -807,7 +828,8 @@ def garment_from_worn_photo(
     Returns:
         `WornGarment`; `warnings` (also emitted as `WornGarmentWarning`) lists what is doubtful.
     Raises:
-        GarmentExtractionError: no usable garment (with `strict`), or an unsupported category without a parser.
+        GarmentExtractionError: no usable garment (with `strict`; an empty one always), or no shoulders in the pose.
+        InvalidArgumentError: LOWER_BODY / DRESS without a parser, or a bad `background`.
         NoPersonDetectedError: no person in the photo.
     """
     image = _check_image(person_img)
@@ -815,8 +837,9 @@ def garment_from_worn_photo(
     if not 0 <= background <= 255:
         raise InvalidArgumentError(f"background must be a grey level in [0, 255], got {background}")
     if parser is None and category is not GarmentCategory.UPPER_BODY:
-        raise GarmentExtractionError(
-            f"category {category.value!r} needs a parsing model; without one only 'upper_body' is supported: {ADVICE}."
+        raise InvalidArgumentError(
+            f"category {category.value!r} needs a parsing model (`parser=`); without one only 'upper_body' is "
+            "supported. Pass a product photo of the garment instead."
         )
     height, width = image.shape[:2]
     notes: list[str] = []
@@ -844,6 +867,8 @@ def garment_from_worn_photo(
             )
     else:
         photo_mask, method, quality, problems = _extract_upper_body(image, parts)
+        if not photo_mask.any():
+            raise GarmentExtractionError(f"no garment pixels were found on the worn photo; {ADVICE}.")
         if problems:
             message = (f"the garment could not be separated reliably from the worn photo: {'; '.join(problems)}. "
                        f"{ADVICE[0].upper()}{ADVICE[1:]}.")  # fmt: skip
@@ -852,8 +877,9 @@ def garment_from_worn_photo(
             notes.append(message)
         if quality.below_hip_fraction > MAX_BELOW_HIP_FRACTION:
             notes.append(
-                f"{quality.below_hip_fraction:.0%} of the garment lies below the hip line (a long top or a dress?): "
-                "check the hem, or pass a product photo of the garment."
+                f"{quality.below_hip_fraction:.0%} of the garment lies below the hip line, kept because it continues "
+                "there (an untucked or long top, or a dress?): check the hem; for a dress or a misplaced hem pass a "
+                "product photo of the garment, or a parsing model with the right `category`."
             )
     if person_view is PersonView.SIDE:
         notes.append(
@@ -869,9 +895,7 @@ def garment_from_worn_photo(
                        quality, notes)  # fmt: skip
 
 
-def _extract_upper_body(
-    image: np.ndarray, parts: BodyParts
-) -> tuple[np.ndarray, str, GarmentQuality, list[str]]:
+def _extract_upper_body(image: np.ndarray, parts: BodyParts) -> tuple[np.ndarray, str, GarmentQuality, list[str]]:
     """Run GrabCut, then (if its result fails the check) the colour method; return the better one at full size."""
     height, width = image.shape[:2]
     frame_full = TorsoFrame.from_keypoints(parts.keypoints)
