@@ -31,7 +31,7 @@ from mvvton.errors import (
     InvalidImageError,
     NoGarmentDetectedError,
 )
-from mvvton.preprocessing.garment import HumanParser
+from mvvton.preprocessing.garment import HumanParser, garment_keypoints
 from mvvton.preprocessing.masks import head_mask
 from mvvton.preprocessing.person import MediaPipePoseEstimator, PoseEstimator, _import_mediapipe, with_estimated_hips
 from mvvton.preprocessing.view import classify_person_view, garment_view_for
@@ -750,8 +750,6 @@ class WornGarment:
 
     def keypoints(self) -> np.ndarray:
         """Canonical garment skeleton `(18, 3)` of `image`, as for a product photo (`garment.garment_keypoints`)."""
-        from mvvton.preprocessing.garment import garment_keypoints  # noqa: PLC0415 - avoid a name clash in the API
-
         return garment_keypoints(self.mask, self.view)
 
 
