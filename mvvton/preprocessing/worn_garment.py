@@ -873,6 +873,12 @@ def garment_from_worn_photo(
             if strict:
                 raise GarmentExtractionError(message)
             notes.append(message)
+        elif method == "colour":
+            notes.append(
+                "GrabCut's garment failed the quality check; this one comes from the colour fallback, which keeps "
+                "anything with the colours of the torso's middle (bare skin too, if that is where the torso's middle "
+                f"is): check it, or {ADVICE}."
+            )
         if quality.below_hip_fraction > MAX_BELOW_HIP_FRACTION:
             notes.append(
                 f"{quality.below_hip_fraction:.0%} of the garment lies below the hip line, kept because it continues "
