@@ -71,3 +71,8 @@ class ModelLoadError(MVVTONError, OSError):
 
 class OutputPathError(MVVTONError, ValueError):
     """An output path cannot be written (unknown image suffix, missing or read-only folder, a directory)."""
+
+
+class GarmentExtractionError(NoGarmentDetectedError):
+    """No usable garment could be cut out of a photo of someone wearing it; the message says what failed and what to
+    pass instead (a product photo of the garment, or a parsing model)."""

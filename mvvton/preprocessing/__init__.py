@@ -2,14 +2,13 @@
 
 Entry point: `TryOnPreprocessor`. Stages are usable on their own: `io` (loading), `person` (pose + person mask),
 `view` (front / side / back and hard selection), `masks` (agnostic masks), `garment` (garment masks / keypoints),
-`warp` (thin-plate-spline pre-warp). See docs/preprocessing.md.
+`warp` (thin-plate-spline pre-warp), `worn_garment` (a garment cut out of a photo of someone wearing it). See docs/preprocessing.md.
 """
 
 from mvvton.preprocessing.garment import (
     GarmentLandmarks,
     HumanParser,
     OnnxHumanParser,
-    garment_from_worn_photo,
     garment_keypoints,
     garment_landmarks,
     garment_mask,
@@ -31,9 +30,17 @@ from mvvton.preprocessing.pose import normalize_keypoints, render_skeleton, scal
 from mvvton.preprocessing.preprocessor import CropBox, PreprocessedTryOn, TryOnPreprocessor, fit_to_canvas
 from mvvton.preprocessing.view import classify_person_view, garment_view_for
 from mvvton.preprocessing.warp import ThinPlateSpline, warp_garment, warped_composite
+from mvvton.preprocessing.worn_garment import (
+    GarmentCategory,
+    WornGarment,
+    WornGarmentWarning,
+    WornPhotoAnalyzer,
+    garment_from_worn_photo,
+)
 
 __all__ = [
     "CropBox",
+    "GarmentCategory",
     "GarmentLandmarks",
     "HumanParser",
     "MediaPipePoseEstimator",
@@ -43,6 +50,9 @@ __all__ = [
     "PreprocessedTryOn",
     "ThinPlateSpline",
     "TryOnPreprocessor",
+    "WornGarment",
+    "WornGarmentWarning",
+    "WornPhotoAnalyzer",
     "agnostic_image",
     "agnostic_mask_from_parsing",
     "classify_person_view",

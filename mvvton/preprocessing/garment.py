@@ -4,8 +4,6 @@
   border, Lab colour distance + edges + morphology + largest component + hole filling.
 * Garment keypoints from the mask contour, also as a canonical OpenPose-18 "garment skeleton" (the pose of a person
   wearing it flat): mirrored for the back product photo, which shows the wearer's right side on the image right.
-* A garment cut out of a photo of someone wearing it (TryOnDiffusion's I_c): pose + person mask − skin, or a real
-  human parser plugged in through `HumanParser`.
 """
 
 from __future__ import annotations
@@ -20,8 +18,7 @@ import numpy as np
 
 from mvvton.constants import COCO18_INDEX, GarmentView
 from mvvton.errors import InvalidImageError, MissingDependencyError, NoGarmentDetectedError
-from mvvton.preprocessing.masks import GARMENT_LABELS, head_mask, upper_body_agnostic_mask
-from mvvton.preprocessing.person import body_scale
+from mvvton.preprocessing.masks import GARMENT_LABELS
 from mvvton.preprocessing.pose import empty_keypoints
 
 logger = logging.getLogger(__name__)
@@ -328,74 +325,3 @@ class OnnxHumanParser:
         out = np.asarray(self._session.run(None, {name: x})[0])
         labels = out[0].argmax(axis=0) if out.ndim == 4 else out[0]
         return cv2.resize(labels.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(np.int64)
-
-
-def skin_mask(image: np.ndarray, keypoints: np.ndarray, person_mask: np.ndarray, *, max_distance: float = 3.0) -> np.ndarray:
-    """Skin pixels, with a colour model fitted on the face (YCrCb chroma, Mahalanobis distance).
-
-    Args:
-        image: `(H, W, 3)` uint8 RGB; keypoints `(18, 3)`; person_mask `(H, W)` {0, 1}.
-        max_distance: Mahalanobis radius of the skin model.
-    Returns:
-        `(H, W)` float32 {0, 1}; all zeros when no face is visible.
-    """
-    height, width = image.shape[:2]
-    face = (head_mask(keypoints, height, width) > 0.5) & (np.asarray(person_mask) > 0.5)
-    # Shrink the face region to its centre to avoid hair and background.
-    face = cv2.erode(face.astype(np.uint8), _disk(max(1, int(0.08 * body_scale(keypoints))))) > 0
-    if face.sum() < 30:
-        return np.zeros((height, width), dtype=np.float32)
-    ycrcb = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb).astype(np.float32)
-    samples = ycrcb[face][:, 1:]
-    mean = samples.mean(axis=0)
-    cov = np.cov(samples, rowvar=False) + np.eye(2, dtype=np.float32) * 4.0
-    inv = np.linalg.inv(cov)
-    diff = ycrcb[..., 1:] - mean
-    dist = np.sqrt(np.einsum("hwi,ij,hwj->hw", diff, inv, diff))
-    return ((dist < max_distance) & (np.asarray(person_mask) > 0.5)).astype(np.float32)
-
-
-def garment_from_worn_photo(
-    person_img: np.ndarray,
-    keypoints: np.ndarray,
-    person_mask: np.ndarray,
-    *,
-    parser: HumanParser | None = None,
-    background: int = 255,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cut the upper-body garment out of a photo of someone wearing it (TryOnDiffusion's I_c).
-
-    Default heuristic: the pose-based torso/arm region inside the person mask, minus skin (colour model from the
-    face). With `parser`, the garment labels of its label map are used instead.
-
-    Args:
-        person_img: `(H, W, 3)` uint8 RGB; keypoints `(18, 3)` pixels; person_mask `(H, W)` {0, 1}.
-        parser: optional `HumanParser`.
-        background: grey level painted outside the garment.
-    Returns:
-        `(garment (H, W, 3) uint8, mask (H, W) float32 {0, 1})`.
-    Raises:
-        NoGarmentDetectedError: nothing left after removing skin.
-    """
-    image = np.asarray(person_img)
-    height, width = image.shape[:2]
-    if parser is not None:
-        labels = np.asarray(parser(image))
-        if labels.shape != (height, width):
-            raise ValueError(f"parser returned labels of shape {labels.shape}, expected {(height, width)}")
-        mask = np.isin(labels, GARMENT_LABELS[parser.scheme]).astype(np.uint8)
-    else:
-        region = upper_body_agnostic_mask(keypoints, person_mask, dilation=0.0, hem_extension=0.05)
-        region = region * (np.asarray(person_mask) > 0.5)
-        skin = skin_mask(image, keypoints, person_mask)
-        skin = cv2.dilate(skin.astype(np.uint8), _disk(1))
-        mask = ((region > 0.5) & (skin == 0)).astype(np.uint8)
-        unit = body_scale(keypoints)
-        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _disk(max(1, int(0.03 * unit))))
-    mask = _fill_holes(_largest_component(mask))
-    if parser is None:  # hole filling may close arm/torso gaps: stay inside the person
-        mask &= (np.asarray(person_mask) > 0.5).astype(np.uint8)
-    if mask.mean() < 1e-3:
-        raise NoGarmentDetectedError("no garment pixels found on the worn photo (only skin or background left)")
-    garment = np.where(mask[..., None] > 0, image, np.uint8(background)).astype(np.uint8)
-    return garment, mask.astype(np.float32)

@@ -9,9 +9,7 @@ from mvvton.constants import COCO18_INDEX as I
 from mvvton.constants import GarmentView
 from mvvton.errors import MissingDependencyError, NoGarmentDetectedError
 from mvvton.preprocessing.garment import (
-    HumanParser,
     OnnxHumanParser,
-    garment_from_worn_photo,
     garment_keypoints,
     garment_landmarks,
     garment_mask,
@@ -111,47 +109,6 @@ def test_back_skeleton_is_mirrored():
     sk = render_skeleton(back, 400, 400)
     ys, xs = np.nonzero((sk[..., 0] < 30) & (np.abs(sk[..., 1].astype(int) - 170) < 15) & (sk[..., 2] > 230))
     assert xs.size and xs.mean() > 200
-
-
-def test_garment_from_worn_photo(person_results):
-    path = next(p for p in person_results if "00055" in p)  # woman in a lilac / purple VANS T-shirt
-    image, result = person_results[path]
-    garment, mask = garment_from_worn_photo(image, result.keypoints, result.person_mask)
-    m = mask > 0.5
-    assert garment.shape == image.shape and mask.shape == image.shape[:2]
-    assert (m <= (result.person_mask > 0.5)).all()
-    assert 0.08 < m.mean() < 0.5
-    nose = result.keypoints[I["nose"], :2].astype(int)
-    assert not m[nose[1], nose[0]]
-    assert (garment[~m] == 255).all()
-    chest = result.keypoints[I["neck"], :2].astype(int) + [0, 60]
-    assert m[chest[1], chest[0]]
-
-
-def test_human_parser_plugin():
-    from mvvton.preprocessing.person import person_mask_from_keypoints
-
-    from .conftest import synthetic_keypoints
-
-    image = np.full((512, 384, 3), 180, np.uint8)
-    keypoints = synthetic_keypoints("front")
-    person_mask = person_mask_from_keypoints(keypoints, 512, 384)
-
-    class BoxParser:
-        scheme = "atr"
-
-        def __call__(self, img):
-            labels = np.zeros(img.shape[:2], np.int64)
-            labels[100:200, 50:150] = 4  # ATR upper-clothes
-            labels[300:350, 50:150] = 14  # arm: not part of the garment
-            return labels
-
-    parser = BoxParser()
-    assert isinstance(parser, HumanParser)
-    _, mask = garment_from_worn_photo(image, keypoints, person_mask, parser=parser)
-    expected = np.zeros(image.shape[:2], np.float32)
-    expected[100:200, 50:150] = 1
-    np.testing.assert_array_equal(mask, expected)
 
 
 def test_onnx_parser_errors(tmp_path, monkeypatch):
