@@ -71,3 +71,8 @@ class ModelLoadError(MVVTONError, OSError):
 
 class OutputPathError(MVVTONError, ValueError):
     """An output path cannot be written (unknown image suffix, missing or read-only folder, a directory)."""
+
+
+class IncompleteCheckpointError(MVVTONError, FileNotFoundError):
+    """A checkpoint folder is missing or was not completely written (no completion marker, missing or truncated
+    files); the message names the folder and says which complete checkpoint to resume from instead."""
