@@ -33,6 +33,7 @@ from mvvton.pipelines import MVVTONPipeline
 from mvvton.preprocessing.io import save_image_atomic
 from mvvton.training.checkpoints import (
     LOSS_LOG,
+    checkpoint_step,
     resolve_resume_checkpoint,
     resumed_step,
     save_checkpoint,
@@ -330,7 +331,7 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
                 vae.save_pretrained(Path(folder) / "vae")
                 noise_scheduler.save_pretrained(Path(folder) / "scheduler")
             save_config(cfg, Path(folder) / CONFIG_NAME)
-            pause_point("checkpoint.components")  # optimizer / scheduler / RNG states not written yet
+            pause_point("checkpoint.components", checkpoint_step(folder))  # optimizer, RNG states not written yet
 
     def load_model_hook(models: list, folder: str) -> None:
         while models:
