@@ -11,7 +11,8 @@ uninterrupted run's training time.
 
 Per kill it reports: the last step logged before the kill, the checkpoint the resume started from (and the incomplete
 ones it said it skipped), the steps lost (<= one save interval is the guarantee), and whether the final weights and
-`loss_log.jsonl` are byte-identical to the uninterrupted run. Writes `<workdir>/report.json`.
+`loss_log.jsonl` are byte-identical to the uninterrupted run (every file of `final/`; of its `train_config.yaml` all
+but `output_dir` and `resume_from_checkpoint`). Writes `<workdir>/report.json`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_STEPS, SAVE_INTERVAL = 6, 2
@@ -134,9 +137,20 @@ def logged_steps(output_dir: Path) -> list[int]:
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
-    """Relative path -> sha256 of every file below `folder`."""
-    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(folder.rglob("*")) if path.is_file()}  # fmt: skip
+    """Relative path -> sha256 of every file below `folder`; `train_config.yaml` is hashed without the two keys that
+    name the run rather than the model (`output_dir`, `resume_from_checkpoint`)."""
+    digests = {}
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file():
+            continue
+        content = path.read_bytes()
+        if path.name == "train_config.yaml":
+            config = yaml.safe_load(content)
+            for key in ("output_dir", "resume_from_checkpoint"):
+                config.pop(key, None)
+            content = yaml.safe_dump(config).encode()
+        digests[path.relative_to(folder).as_posix()] = hashlib.sha256(content).hexdigest()
+    return digests
 
 
 def leftovers(output_dir: Path) -> list[str]:

@@ -143,7 +143,7 @@ def remove_interrupted_writes(split_dir: Path) -> list[Path]:
     removed += [path for path in (split_dir / MARKER_DIR).glob(f"*{TMP_SUFFIX}") if path.is_file()]
     for path in removed:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
-        logger.info("removed leftover of an interrupted run: %s", path)
+        logger.warning("removed leftover of an interrupted run: %s", path)
     return removed
 
 
