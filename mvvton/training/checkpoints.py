@@ -168,6 +168,7 @@ def trim_step_log(path: str | Path, step: int) -> int:
     """Cut a JSON-lines log (one `{"step": ...}` record per line) back to the records of steps <= `step`, dropping a
     torn last line too. Rewrites the file atomically; returns the number of dropped lines."""
     path = Path(path)
+    remove_leftovers(path.parent, path.name)  # the temporary file of a trim that was itself interrupted
     if not path.is_file():
         return 0
     kept, dropped = [], 0
