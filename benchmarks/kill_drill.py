@@ -226,8 +226,17 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1, help="trials run side by side (one thread each)")
+    parser.add_argument("--recheck", action="store_true", help="only compare the finished kill-NN folders again")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.recheck:
+        reference = args.workdir / "uninterrupted"
+        for output_dir in sorted(args.workdir.glob("kill-??")):
+            same_final = tree_digest(output_dir / "final") == tree_digest(reference / "final")
+            same_log = (output_dir / "loss_log.jsonl").read_bytes() == (reference / "loss_log.jsonl").read_bytes()
+            print(f"{output_dir.name}: final_identical={same_final} log_identical={same_log} "
+                  f"leftovers={leftovers(output_dir)}")  # fmt: skip
+        return
     rng = random.Random(args.seed)
 
     reference = args.workdir / "uninterrupted"

@@ -31,15 +31,7 @@ from torch.utils.data import DataLoader, default_collate
 from mvvton.batch_inference import render_batch
 from mvvton.pipelines import MVVTONPipeline
 from mvvton.preprocessing.io import save_image_atomic
-from mvvton.training.checkpoints import (
-    LOSS_LOG,
-    checkpoint_step,
-    resolve_resume_checkpoint,
-    resumed_step,
-    save_checkpoint,
-    scan_checkpoints,
-    trim_step_log,
-)
+from mvvton.training.checkpoints import LOSS_LOG, checkpoint_step, resume_training_state, save_checkpoint
 from mvvton.training_utils import (
     GATE_PARAMETER_SUFFIX,
     TRAINED_COMPONENT_NAMES,
@@ -346,16 +338,8 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
     num_epochs = math.ceil(cfg.schedule.max_train_steps / num_update_steps_per_epoch)
 
     # 6. resume from the newest complete checkpoint; append-only logs are cut back to its step
-    global_step = 0
-    path = resolve_resume_checkpoint(output_dir, cfg.resume_from_checkpoint)
-    if path is not None:
-        logger.info(f"resuming from {path}")
-        accelerator.load_state(str(path))
-        global_step = resumed_step(path)
-    elif cfg.resume_from_checkpoint is None and scan_checkpoints(output_dir).complete:
-        logger.warning(f"{output_dir} holds checkpoints but no --resume was given: starting again from step 0")
+    global_step = resume_training_state(accelerator, output_dir, cfg.resume_from_checkpoint)
     if accelerator.is_main_process:
-        trim_step_log(output_dir / LOSS_LOG, global_step)
         # tensorboard hides the events of the replayed steps (> global_step) of an earlier, interrupted run
         tracker_kwargs = {"tensorboard": {"purge_step": global_step + 1}}
         accelerator.init_trackers("mvvton", config=flat_config(cfg), init_kwargs=tracker_kwargs)

@@ -27,13 +27,7 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from diffusers import AutoencoderKL
 from diffusers.optimization import get_scheduler
 
-from mvvton.training.checkpoints import (
-    LOSS_LOG,
-    resolve_resume_checkpoint,
-    resumed_step,
-    save_checkpoint,
-    trim_step_log,
-)
+from mvvton.training.checkpoints import LOSS_LOG, resume_training_state, save_checkpoint
 from mvvton.training_utils import (
     VAETrainConfig,
     build_dataset,
@@ -135,14 +129,7 @@ def main(cfg: VAETrainConfig) -> dict:
     accelerator.register_for_checkpointing(CheckpointedGenerator(generator))
 
     # resume from the newest complete checkpoint (model, optimizer, LR schedule, RNG states, crop generator)
-    global_step = 0
-    path = resolve_resume_checkpoint(output_dir, cfg.resume_from_checkpoint)
-    if path is not None:
-        logger.info(f"resuming from {path}")
-        accelerator.load_state(str(path))
-        global_step = resumed_step(path)
-    if accelerator.is_main_process:
-        trim_step_log(output_dir / LOSS_LOG, global_step)
+    global_step = resume_training_state(accelerator, output_dir, cfg.resume_from_checkpoint)
 
     losses: list[tuple[int, float]] = []
     started = time.perf_counter()

@@ -128,6 +128,26 @@ def resumed_step(checkpoint: str | Path) -> int:
     return step
 
 
+def resume_training_state(accelerator: Accelerator, output_dir: str | Path, resume: str | None) -> int:
+    """Resolve `resume` (`resolve_resume_checkpoint`), `accelerator.load_state` it and cut the loss log back to its
+    step (main process). Call on every process after `accelerator.prepare` and `register_for_checkpointing`.
+
+    Returns the optimizer step to continue from (0 for a new run).
+    """
+    output_dir = Path(output_dir)
+    step = 0
+    path = resolve_resume_checkpoint(output_dir, resume)
+    if path is not None:
+        logger.info(f"resuming from {path}")
+        accelerator.load_state(str(path))
+        step = resumed_step(path)
+    elif resume is None and list_checkpoints(output_dir):
+        logger.warning(f"{output_dir} holds checkpoints but no --resume was given: starting again from step 0")
+    if accelerator.is_main_process:
+        trim_step_log(output_dir / LOSS_LOG, step)
+    return step
+
+
 def rotate_checkpoints(output_dir: str | Path, total_limit: int | None) -> list[Path]:
     """Delete the oldest complete checkpoints beyond the newest `total_limit` (call after a save is complete);
     incomplete folders are left alone. Returns the deleted folders."""
