@@ -29,6 +29,8 @@ import yaml
 from torch import nn
 from torch.utils.data import Dataset, Sampler
 
+from mvvton.utils.atomic import atomic_write_text
+
 logger = logging.getLogger(__name__)
 
 CLIP_IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -223,6 +225,10 @@ class VAETrainConfig:
     kl_weight: float = 1e-6
     init_logvar: float | None = -10.0  # start the posterior nearly deterministic (None: diffusers' default init)
     log_every: int = 20
+    # crash-safe checkpoint-N folders every N steps (None: none), keeping the newest `checkpoints_total_limit`
+    checkpointing_steps: int | None = 500
+    checkpoints_total_limit: int | None = 2
+    resume_from_checkpoint: str | None = None  # "latest" or a checkpoint-N folder
 
 
 ConfigT = TypeVar("ConfigT")
@@ -372,11 +378,8 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 
 def save_config(config: Any, path: str | Path) -> None:
-    """Write the resolved config as YAML (loadable again with `load_config`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(config_to_dict(config), handle, sort_keys=False)
+    """Write the resolved config as YAML (loadable again with `load_config`), atomically."""
+    atomic_write_text(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
 def flat_config(config: Any) -> dict[str, int | float | str | bool]:

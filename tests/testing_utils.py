@@ -75,3 +75,17 @@ def synthetic_mask(size: tuple[int, int] = (64, 64)) -> PIL.Image.Image:
     mask = np.zeros(size, dtype=np.uint8)
     mask[size[0] // 4 : 3 * size[0] // 4, size[1] // 4 : 3 * size[1] // 4] = 255
     return PIL.Image.fromarray(mask, mode="L")
+
+
+def load_kill_drill():
+    """benchmarks/kill_drill.py as a module (its process-control helpers: start, pause, SIGKILL, compare)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "kill_drill.py"
+    spec = importlib.util.spec_from_file_location("mvvton_kill_drill", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses resolve their annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module

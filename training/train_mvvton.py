@@ -14,7 +14,6 @@ import argparse
 import json
 import logging
 import math
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,8 @@ from torch.utils.data import DataLoader, default_collate
 
 from mvvton.batch_inference import render_batch
 from mvvton.pipelines import MVVTONPipeline
+from mvvton.preprocessing.io import save_image_atomic
+from mvvton.training.checkpoints import LOSS_LOG, checkpoint_step, resume_training_state, save_checkpoint
 from mvvton.training_utils import (
     GATE_PARAMETER_SUFFIX,
     TRAINED_COMPONENT_NAMES,
@@ -47,10 +48,9 @@ from mvvton.training_utils import (
     save_config,
     select_trainable,
 )
+from mvvton.utils.atomic import pause_point, write_folder_atomically
 
 logger = get_logger(__name__)
-CHECKPOINT_PREFIX = "checkpoint-"
-LOSS_LOG = "loss_log.jsonl"
 CONFIG_NAME = "train_config.yaml"
 
 
@@ -83,25 +83,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 # checkpoint helpers
 
 
-def list_checkpoints(output_dir: Path) -> list[Path]:
-    """checkpoint-N folders sorted by N."""
-    found = [
-        path for path in output_dir.glob(f"{CHECKPOINT_PREFIX}*") if path.name[len(CHECKPOINT_PREFIX) :].isdigit()
-    ]
-    return sorted(found, key=lambda path: int(path.name[len(CHECKPOINT_PREFIX) :]))
-
-
-def rotate_checkpoints(output_dir: Path, total_limit: int | None) -> None:
-    """Delete the oldest checkpoints so that one more fits under `total_limit`."""
-    if total_limit is None:
-        return
-    checkpoints = list_checkpoints(output_dir)
-    excess = len(checkpoints) - total_limit + 1
-    for path in checkpoints[: max(excess, 0)]:
-        logger.info(f"removing old checkpoint {path}")
-        shutil.rmtree(path)
-
-
 def save_trained_components(module: MVVTONTrainingModule, folder: Path) -> None:
     for name in TRAINED_COMPONENT_NAMES:
         getattr(module, name).save_pretrained(folder / name)
@@ -117,15 +98,9 @@ def save_final_pipeline(
     module: MVVTONTrainingModule, vae: torch.nn.Module, noise_config: dict, cfg: TrainConfig, folder: Path
 ) -> None:
     """An `MVVTONPipeline` folder (model_index.json + components, DDIM scheduler, working size = training size);
-    also loadable with `model.init=converted`. Falls back to plain component folders without the pipeline."""
-    try:
-        from mvvton.pipelines.pipeline_mvvton import MVVTONPipeline
-    except ImportError as error:
-        logger.warning(f"MVVTONPipeline unavailable ({error}): saving component folders only")
-        save_trained_components(module, folder)
-        vae.save_pretrained(folder / "vae")
-        DDIMScheduler.from_config(noise_config).save_pretrained(folder / "scheduler")
-    else:
+    also loadable with `model.init=converted`. Written to `.final.partial` and swapped in atomically."""
+
+    def write(staging: Path) -> None:
         MVVTONPipeline(
             vae=vae,
             unet=module.unet,
@@ -136,8 +111,10 @@ def save_final_pipeline(
             garment_timestep=cfg.model.garment_fixed_timestep,
             default_height=cfg.data.height,
             default_width=cfg.data.width,
-        ).save_pretrained(folder)
-    save_config(cfg, folder / CONFIG_NAME)
+        ).save_pretrained(staging)
+        save_config(cfg, staging / CONFIG_NAME)
+
+    write_folder_atomically(folder, write)
 
 
 def step_generator(seed: int, process_index: int, micro_step: int) -> torch.Generator:
@@ -202,8 +179,6 @@ def log_validation(
     training randomness is untouched. Rows: person, garment front, garment back,
     pre-warped composite, result.
     """
-    from PIL import Image
-
     was_training = module.training
     module.eval()
     batch = {
@@ -227,7 +202,7 @@ def log_validation(
     folder = Path(cfg.output_dir) / "validation"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"step-{global_step}.png"
-    Image.fromarray(grid.permute(1, 2, 0).numpy()).save(path)
+    save_image_atomic(grid.permute(1, 2, 0).numpy(), path)
     for tracker in accelerator.trackers:
         if tracker.name == "tensorboard":
             tracker.writer.add_image("validation", grid, global_step, dataformats="CHW")
@@ -348,6 +323,7 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
                 vae.save_pretrained(Path(folder) / "vae")
                 noise_scheduler.save_pretrained(Path(folder) / "scheduler")
             save_config(cfg, Path(folder) / CONFIG_NAME)
+            pause_point("checkpoint.components", checkpoint_step(folder))  # optimizer, RNG states not written yet
 
     def load_model_hook(models: list, folder: str) -> None:
         while models:
@@ -360,23 +336,13 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
     if num_update_steps_per_epoch == 0:
         raise ValueError("the dataset is smaller than one batch per process: lower optim.train_batch_size")
     num_epochs = math.ceil(cfg.schedule.max_train_steps / num_update_steps_per_epoch)
-    if accelerator.is_main_process:
-        accelerator.init_trackers("mvvton", config=flat_config(cfg))
 
-    # 6. resume
-    global_step = 0
-    resume = cfg.resume_from_checkpoint
-    if resume:
-        path = Path(resume)
-        if resume == "latest":
-            checkpoints = list_checkpoints(output_dir)
-            path = checkpoints[-1] if checkpoints else None
-        if path is None:
-            logger.info("no checkpoint in output_dir: starting a new run")
-        else:
-            logger.info(f"resuming from {path}")
-            accelerator.load_state(str(path))
-            global_step = int(path.name[len(CHECKPOINT_PREFIX) :])
+    # 6. resume from the newest complete checkpoint; append-only logs are cut back to its step
+    global_step = resume_training_state(accelerator, output_dir, cfg.resume_from_checkpoint)
+    if accelerator.is_main_process:
+        # tensorboard hides the events of the replayed steps (> global_step) of an earlier, interrupted run
+        tracker_kwargs = {"tensorboard": {"purge_step": global_step + 1}}
+        accelerator.init_trackers("mvvton", config=flat_config(cfg), init_kwargs=tracker_kwargs)
     first_epoch = global_step // num_update_steps_per_epoch
     batches_to_skip = (global_step % num_update_steps_per_epoch) * cfg.optim.gradient_accumulation_steps
 
@@ -427,7 +393,9 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
             logs = {f"train/{key}": value for key, value in accumulated.items()}
             logs["train/lr"] = lr_scheduler.get_last_lr()[0]
             if gates:  # how loud the local garment branch is (0 at init: silent)
-                logs["train/gate_abs_mean"] = torch.cat([gate.detach().abs().flatten() for gate in gates]).mean().item()
+                logs["train/gate_abs_mean"] = (
+                    torch.cat([gate.detach().abs().flatten() for gate in gates]).mean().item()
+                )
             accelerator.log(logs, step=global_step)
             losses.append((global_step, accumulated["loss"]))
             if accelerator.is_main_process:
@@ -436,14 +404,12 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
                     record["gate_abs_mean"] = logs["train/gate_abs_mean"]
                 with open(output_dir / LOSS_LOG, "a", encoding="utf-8") as handle:
                     handle.write(json.dumps(record) + "\n")
+                pause_point("log.appended", global_step)
                 logger.info(f"step {global_step}: loss {accumulated['loss']:.6f}")
             accumulated = {"loss": 0.0}
 
             if global_step % cfg.checkpointing.checkpointing_steps == 0 or global_step == stop_at:
-                if accelerator.is_main_process:
-                    rotate_checkpoints(output_dir, cfg.checkpointing.checkpoints_total_limit)
-                accelerator.wait_for_everyone()
-                accelerator.save_state(str(output_dir / f"{CHECKPOINT_PREFIX}{global_step}"))
+                save_checkpoint(accelerator, output_dir, global_step, cfg.checkpointing.checkpoints_total_limit)
             validation_due = cfg.logging.validation_steps and (
                 global_step % cfg.logging.validation_steps == 0 or global_step == stop_at
             )

@@ -6,6 +6,10 @@ Objective: L1 (or MSE) reconstruction + a small KL weight (`mvvton.training_util
 every `data.image_keys` entry of every sample (person, pre-warped composite, garments). The final folder is an
 `AutoencoderKL.save_pretrained` whose `scaling_factor` is set to 1/std of the training latents, so that MV-VTON
 training (`model.vae_path`) sees unit-variance latents.
+
+Crash-safe like `train_mvvton.py`: `checkpoint-N` folders every `checkpointing_steps` (sealed, then renamed into place),
+`--resume latest` continues bit-identically (the crop generator's state is checkpointed), `loss_log.jsonl` is cut back
+to the resumed step, and the final VAE files are moved into `output_dir` with `config.json` last.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from diffusers import AutoencoderKL
 from diffusers.optimization import get_scheduler
 
+from mvvton.training.checkpoints import LOSS_LOG, resume_training_state, save_checkpoint
 from mvvton.training_utils import (
     VAETrainConfig,
     build_dataset,
@@ -32,6 +37,7 @@ from mvvton.training_utils import (
     save_config,
     vae_training_loss,
 )
+from mvvton.utils.atomic import partial_path, pause_point, publish_files, remove_leftovers
 
 logger = get_logger(__name__)
 
@@ -41,12 +47,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", type=str, default=None, help="YAML config (VAETrainConfig fields).")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--output_dir", type=str, default=None)
+    parser.add_argument("--resume", type=str, default=None, help="'latest' or a checkpoint-N folder to resume from.")
     return parser.parse_args(argv)
 
 
 def config_from_args(args: argparse.Namespace) -> VAETrainConfig:
     overrides = list(args.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
+    overrides += [f"resume_from_checkpoint={args.resume}"] if args.resume else []
     return load_config(args.config, overrides, cls=VAETrainConfig)
+
+
+class CheckpointedGenerator:
+    """A `torch.Generator` that `accelerator.save_state` / `load_state` carry along (`register_for_checkpointing`)."""
+
+    def __init__(self, generator: torch.Generator) -> None:
+        self.generator = generator
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"state": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.generator.set_state(state["state"])
 
 
 def random_crops(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -105,10 +126,15 @@ def main(cfg: VAETrainConfig) -> dict:
     # every (sample, key) pair is one training image; batches are drawn with a seeded generator per process
     pairs = [(index, key) for index in range(len(dataset)) for key in cfg.data.image_keys]
     generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + accelerator.process_index)
+    accelerator.register_for_checkpointing(CheckpointedGenerator(generator))
+
+    # resume from the newest complete checkpoint (model, optimizer, LR schedule, RNG states, crop generator)
+    global_step = resume_training_state(accelerator, output_dir, cfg.resume_from_checkpoint)
+
     losses: list[tuple[int, float]] = []
     started = time.perf_counter()
     vae.train()
-    for step in range(1, cfg.max_train_steps + 1):
+    for step in range(global_step + 1, cfg.max_train_steps + 1):
         picks = torch.randint(len(pairs), (cfg.train_batch_size,), generator=generator).tolist()
         images = torch.stack([dataset[pairs[i][0]][pairs[i][1]] for i in picks])  # (B, 3, H, W) in [-1, 1]
         if cfg.data.crop_size is not None:
@@ -121,11 +147,19 @@ def main(cfg: VAETrainConfig) -> dict:
         optimizer.zero_grad(set_to_none=True)
         loss = accelerator.gather(outputs["loss"].detach().reshape(1)).mean().item()
         losses.append((step, loss))
-        if accelerator.is_main_process and (step % cfg.log_every == 0 or step == cfg.max_train_steps):
-            logger.info(
-                f"step {step}: loss {loss:.5f} reconstruction {outputs['reconstruction_loss'].item():.5f} "
-                f"kl {outputs['kl_loss'].item():.3f}"
-            )
+        if accelerator.is_main_process:
+            record = {"step": step, "loss": loss, "reconstruction_loss": outputs["reconstruction_loss"].item(),
+                      "kl_loss": outputs["kl_loss"].item()}  # fmt: skip
+            with open(output_dir / LOSS_LOG, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+            pause_point("log.appended", step)
+            if step % cfg.log_every == 0 or step == cfg.max_train_steps:
+                logger.info(
+                    f"step {step}: loss {loss:.5f} reconstruction {record['reconstruction_loss']:.5f} "
+                    f"kl {record['kl_loss']:.3f}"
+                )
+        if cfg.checkpointing_steps and (step % cfg.checkpointing_steps == 0 or step == cfg.max_train_steps):
+            save_checkpoint(accelerator, output_dir, step, cfg.checkpoints_total_limit)
 
     accelerator.wait_for_everyone()
     unwrapped = accelerator.unwrap_model(vae).eval()
@@ -139,7 +173,12 @@ def main(cfg: VAETrainConfig) -> dict:
             unwrapped.register_to_config(scaling_factor=scaling_factor)
         else:
             scaling_factor = unwrapped.config.scaling_factor  # the latent space did not change
-        unwrapped.save_pretrained(output_dir)
+        # written beside the run's other files: staged, then moved in with config.json (what loaders open) last
+        staging = partial_path(output_dir / "vae")
+        remove_leftovers(output_dir, "vae")
+        unwrapped.save_pretrained(staging)
+        pause_point("vae.staged")
+        publish_files(staging, output_dir, last="config.json")
         logger.info(f"saved VAE to {output_dir} (scaling_factor {scaling_factor:.5f})")
     elapsed = time.perf_counter() - started
     accelerator.end_training()

@@ -14,9 +14,13 @@ person view found by the preprocessor (or given in pairs.txt). One real photo pe
 front-/back-garment view slots of `image-wo-bg/` (`1.jpg`, `3.jpg`) hold the fitted garment images; the person is
 `2.jpg`. `warp_feat/` holds the preprocessor's TPS pre-warp composite; `keypoints/` the COCO-18 keypoints.
 
-Resumable: a sample is complete when its marker `OUT_DIR/<split>/.prepared/<number>.json` exists and lists files
-that all exist; complete samples are skipped. Each sample is first written to a temporary folder and then renamed
-into place file by file (each rename atomic), the marker last. A failing sample is logged and counted, never fatal.
+Resumable and crash-safe: a sample is complete when its marker `OUT_DIR/<split>/.prepared/<number>.json` exists and
+lists files that all exist; complete samples are skipped. Each sample is first written to a temporary folder
+(`.staging-<number>-*`) and fsynced; then an old marker of that sample is removed, the files are renamed into place one
+by one (each rename atomic) and the marker is written last. A kill at any moment therefore leaves the sample either
+complete or without a marker (it is prepared again on the next run); leftovers of interrupted runs (staging folders,
+temporary marker files) are removed when the next run starts. A failing sample is logged and counted, never fatal.
+One `prepare` per output folder at a time.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from mvvton.data.mvg import (
 )
 from mvvton.data.sample import IMAGE_EXTENSIONS, keypoints_to_openpose_json, write_image
 from mvvton.errors import DatasetError
+from mvvton.utils.atomic import TMP_SUFFIX, atomic_write_text, fsync_tree, pause_point
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +58,7 @@ PAIRS_FILE = "pairs.txt"
 PERSONS_DIR = "persons"
 GARMENTS_DIR = "garments"
 MARKER_DIR = ".prepared"
+STAGING_PREFIX = ".staging-"
 VIEW_TO_ORDER: dict[PersonView, str] = {view: order for order, view in MVG_ORDER_TO_VIEW.items()}
 # File stems of the MVG triple written for a prepared sample: [front-garment view, person, back-garment view].
 FRONT_STEM, PERSON_STEM, BACK_STEM = "1", "2", "3"
@@ -113,16 +119,32 @@ def _marker(split_dir: Path, number: str) -> Path:
     return split_dir / MARKER_DIR / f"{number}.json"
 
 
-def is_complete(split_dir: Path, number: str) -> bool:
-    """True when the sample's marker exists and every file it lists exists."""
+def incomplete_reason(split_dir: Path, number: str) -> str | None:
+    """None when the sample's marker exists and every file it lists exists; else why the sample is incomplete."""
     marker = _marker(split_dir, number)
     if not marker.is_file():
-        return False
+        return "no marker"
     try:
         files = json.loads(marker.read_text())["files"]
-    except (OSError, ValueError, KeyError):
-        return False
-    return all((split_dir / relative).is_file() for relative in files)
+    except (OSError, ValueError, KeyError) as error:
+        return f"unreadable marker ({error})"
+    missing = [relative for relative in files if not (split_dir / relative).is_file()]
+    return f"{len(missing)} file(s) missing, e.g. {missing[0]}" if missing else None
+
+
+def is_complete(split_dir: Path, number: str) -> bool:
+    """True when the sample's marker exists and every file it lists exists."""
+    return incomplete_reason(split_dir, number) is None
+
+
+def remove_interrupted_writes(split_dir: Path) -> list[Path]:
+    """Delete staging folders and temporary marker files left by a killed run; returns what was removed."""
+    removed = [path for path in split_dir.glob(f"{STAGING_PREFIX}*") if path.is_dir()]
+    removed += [path for path in (split_dir / MARKER_DIR).glob(f"*{TMP_SUFFIX}") if path.is_file()]
+    for path in removed:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        logger.warning("removed leftover of an interrupted run: %s", path)
+    return removed
 
 
 def _sample_files(result: object, folder: str) -> dict[str, np.ndarray | str]:
@@ -154,9 +176,10 @@ def _sample_files(result: object, folder: str) -> dict[str, np.ndarray | str]:
 
 
 def _write_sample(split_dir: Path, pair: RawPair, files: dict[str, np.ndarray | str], view: PersonView) -> None:
-    """Stage every file in a temp folder, rename each into place, then write the marker atomically."""
+    """Stage every file in a temp folder (fsynced), drop the sample's old marker, rename each file into place, then
+    write the marker atomically."""
     split_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".staging-{pair.number}-", dir=split_dir))
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{pair.number}-", dir=split_dir))
     try:
         for relative, content in files.items():
             target = staging / relative
@@ -165,17 +188,18 @@ def _write_sample(split_dir: Path, pair: RawPair, files: dict[str, np.ndarray | 
                 target.write_text(content)
             else:
                 write_image(target, content)
-        for relative in files:
+        fsync_tree(staging)
+        marker = _marker(split_dir, pair.number)
+        marker.unlink(missing_ok=True)  # from here until the new marker the sample counts as incomplete
+        for index, relative in enumerate(files):
             destination = split_dir / relative
             destination.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / relative, destination)
-        marker = _marker(split_dir, pair.number)
-        marker.parent.mkdir(parents=True, exist_ok=True)
+            if index == 0:
+                pause_point("prepare.moving", int(pair.number))
         record = {"files": sorted(files), "person": str(pair.person), "garment_front": str(pair.garment_front),
-                  "garment_back": str(pair.garment_back) if pair.garment_back else None, "view": view.value}
-        temporary = marker.with_suffix(".tmp")
-        temporary.write_text(json.dumps(record, indent=1, sort_keys=True))
-        os.replace(temporary, marker)
+                  "garment_back": str(pair.garment_back) if pair.garment_back else None, "view": view.value}  # fmt: skip
+        atomic_write_text(marker, json.dumps(record, indent=1, sort_keys=True))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -205,10 +229,15 @@ def prepare_dataset(
         from mvvton.preprocessing.preprocessor import TryOnPreprocessor
 
         preprocessor = TryOnPreprocessor()
+    if split_dir.is_dir():
+        remove_interrupted_writes(split_dir)
     for done, pair in enumerate(pairs, 1):
-        if is_complete(split_dir, pair.number):
+        incomplete = incomplete_reason(split_dir, pair.number)
+        if incomplete is None:
             summary.skipped += 1
         else:
+            if incomplete != "no marker":
+                logger.info("sample %s is incomplete (%s): preparing it again", pair.number, incomplete)
             try:
                 result = preprocessor(pair.person, pair.garment_front, pair.garment_back,  # type: ignore[operator]
                                       view=pair.view, height=height, width=width)  # fmt: skip
