@@ -76,6 +76,8 @@ class OutputPathError(MVVTONError, ValueError):
 class GarmentExtractionError(NoGarmentDetectedError):
     """No usable garment could be cut out of a photo of someone wearing it; the message says what failed and what to
     pass instead (a product photo of the garment, or a parsing model)."""
+
+
 class IncompleteCheckpointError(MVVTONError, FileNotFoundError):
     """A checkpoint folder is missing or was not completely written (no completion marker, missing or truncated
     files); the message names the folder and says which complete checkpoint to resume from instead."""
