@@ -73,23 +73,23 @@ def inception():
 
 
 def test_fid_properties_with_random_init_inception(inception):
-    base = smooth_images(24, seed=0)
+    base = smooth_images(16, seed=0)
     noise = torch.randn(base.shape, generator=torch.Generator().manual_seed(5))
-    with torch.no_grad():
-        real = inception(base).double()
-        assert frechet_distance(real, real) == pytest.approx(0.0, abs=1e-6 * float(real.var(0).sum()))
-        scores = [frechet_distance(real, inception((base + level * noise).clamp(0, 1)).double())
-                  for level in (0.02, 0.05, 0.1, 0.2, 0.4)]  # fmt: skip
+    levels = (0.05, 0.15, 0.4)
+    with torch.no_grad():  # one forward pass: (1 + levels) x 16 images
+        features = inception(torch.cat([base] + [(base + level * noise).clamp(0, 1) for level in levels])).double()
+    real, noisy = features[:16], features[16:].split(16)
+    assert frechet_distance(real, real) == pytest.approx(0.0, abs=1e-5 * float(real.var(0).sum()))
+    scores = [frechet_distance(real, fake) for fake in noisy]
     assert all(a < b for a, b in zip(scores, scores[1:])), scores
 
 
 def test_kid_near_zero_for_one_distribution(inception):
     with torch.no_grad():
-        first = inception(smooth_images(32, seed=1)).double()
-        second = inception(smooth_images(32, seed=2)).double()
-        shifted = inception((smooth_images(32, seed=3) * 0.5 + 0.5)).double()
-    same, same_std, _ = kernel_inception_distance(first, second, subsets=20, subset_size=16)
-    different, _, _ = kernel_inception_distance(first, shifted, subsets=20, subset_size=16)
+        images = torch.cat([smooth_images(24, seed=1), smooth_images(24, seed=2), smooth_images(24, seed=3) * 0.5 + 0.5])
+        first, second, shifted = inception(images).double().split(24)
+    same, same_std, _ = kernel_inception_distance(first, second, subsets=20, subset_size=12)
+    different, _, _ = kernel_inception_distance(first, shifted, subsets=20, subset_size=12)
     assert abs(same) < 3 * same_std + 1e-12
     assert abs(same) < 0.1 * different
 
@@ -98,7 +98,7 @@ def test_resize_modes():
     images = smooth_images(2, seed=4, size=64)
     for mode in ("clean", "bilinear"):
         resized = resize_for_inception(images, mode)
-        assert resized.shape == (2, 3, 299, 299) and 0 <= resized.min() and resized.max() <= 1
+        assert resized.shape == (2, 3, 299, 299) and resized.min() >= 0 and resized.max() <= 1 + 1e-6
     model = random_init_(FIDInceptionV3(), seed=0)
     features = inception_features(model, images, "bilinear")
     assert features.dtype == torch.float64 and features.shape == (2, 2048)

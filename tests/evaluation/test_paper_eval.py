@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from mvvton.errors import DatasetError
 from mvvton.evaluation.networks.factory import build_feature_networks
-from mvvton.evaluation.paper_eval import evaluate
+from mvvton.evaluation.paper_eval import FeatureNetworks, evaluate
 from mvvton.evaluation.protocol import EvalProtocol
 from mvvton.evaluation.report import format_markdown, write_report
 from mvvton.evaluation.sources import FolderPairSource, ManifestSource
@@ -44,6 +44,13 @@ class SyntheticPairs(Dataset):
 
 @pytest.fixture(scope="module")
 def networks():
+    """Random-init LPIPS-alex only: FID's 2048x2048 eigen-decompositions are slow, so they get their own tests."""
+    everything = build_feature_networks(lpips_nets=("alex",), random_init_seed=0)
+    return FeatureNetworks(lpips=everything.lpips, weights={"lpips_alex": everything.weights["lpips_alex"]})
+
+
+@pytest.fixture(scope="module")
+def networks_with_inception():
     return build_feature_networks(lpips_nets=("alex",), random_init_seed=0)
 
 
@@ -65,7 +72,16 @@ def test_per_view_split_sums_to_the_whole(report):
     for key in ("ssim", "psnr", "lpips_alex", "ssim_garment", "lpips_alex_garment"):
         weighted = sum(groups[view]["n"] * groups[view][key] for view in views)
         assert weighted == pytest.approx(groups["all"]["n"] * groups["all"][key], rel=1e-9), key
-    assert all(groups[view]["fid"] is not None for view in views) and groups["all"]["kid_subset_size"] == 7
+
+
+@pytest.mark.slow
+def test_distribution_metrics_per_view(networks_with_inception, protocol):
+    report = evaluate(SyntheticPairs(count=5), networks_with_inception, protocol, batch_size=5)
+    groups = report.groups  # views: front, side, back, front, back
+    assert groups["all"]["fid"] > 0 and groups["all"]["kid_subset_size"] == 5
+    assert groups["front"]["fid"] is not None and groups["back"]["fid"] is not None
+    assert groups["side"]["fid"] is None and any("side: 1 image" in note for note in report.notes)
+    assert "random-init" in report.networks["inception"] and "random-init" in format_markdown(report)
 
 
 def test_batch_size_invariance(report, networks, protocol):
@@ -75,18 +91,18 @@ def test_batch_size_invariance(report, networks, protocol):
         for key, value in first.items():
             if isinstance(value, float):
                 assert value == pytest.approx(second[key], rel=1e-4, abs=1e-6), key
-    assert single.groups["all"]["fid"] == pytest.approx(report.groups["all"]["fid"], rel=1e-3)
 
 
 def test_values_are_sane(report):
     whole = report.groups["all"]
     assert 0 < whole["ssim"] < 1 and whole["lpips_alex"] > 0 and 15 < whole["psnr"] < 30
-    assert whole["fid"] > 0
+    assert "fid" not in whole and any("--fid-weights" in note for note in report.notes)
     assert all("random-init" in origin for origin in report.networks.values())
 
 
-def test_unpaired_reports_distribution_metrics_only(networks, protocol):
-    unpaired = evaluate(SyntheticPairs(count=4), networks, protocol, paired=False, batch_size=4)
+@pytest.mark.slow
+def test_unpaired_reports_distribution_metrics_only(networks_with_inception, protocol):
+    unpaired = evaluate(SyntheticPairs(count=3), networks_with_inception, protocol, paired=False, batch_size=4)
     assert set(unpaired.groups["all"]) == {"n", "fid", "kid", "kid_std", "kid_subset_size"}
     assert any("unpaired" in note for note in unpaired.notes)
 
