@@ -3,8 +3,9 @@
     python inference/infer_batch.py --pretrained_model_name_or_path converted/mvg \
         --dataset mvg --data_root MVG --split test --output_dir outputs/mvg_test [--unpaired]
 
-    # N processes (GPUs, or CPU processes with gloo): disjoint shards, byte-identical to a 1-process run
-    accelerate launch --num_processes 2 inference/infer_batch.py ... (same arguments)
+    # N processes: disjoint shards, byte-identical to a 1-process run (on a CPU-only machine `--multi_gpu` selects
+    # the torchrun launcher and the processes join a gloo group; on GPUs accelerate picks it by itself)
+    accelerate launch --multi_gpu --num_processes 2 inference/infer_batch.py ... (same arguments)
 
     # raw photos: a CSV / JSONL with person, garment_front[, garment_back, id, view] columns
     python inference/infer_batch.py --dataset photos --data_root photos.csv --num_workers 4 ...
@@ -43,6 +44,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _accelerator_available() -> bool:
+    accelerator = getattr(torch, "accelerator", None)
+    return accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
+
+
 def main(argv: list[str] | None = None) -> int:
     from accelerate import PartialState
 
@@ -53,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.num_threads is not None:
         torch.set_num_threads(args.num_threads)
-    state = PartialState()
+    # on a machine without accelerator, processes started by `accelerate launch --multi_gpu` join a gloo group
+    state = PartialState(cpu=not _accelerator_available())
     pipe = MVVTONPipeline.from_pretrained(args.pretrained_model_name_or_path, torch_dtype=getattr(torch, args.dtype))
     pipe.to(state.device)
     pipe.set_progress_bar_config(disable=True)  # one bar per process, over samples (not per denoising loop)

@@ -221,9 +221,9 @@ def run_batch_inference(
     }
     if state.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
-        removed = clean_stale_temporaries(output_dir)
+        header["stale_temporaries_removed"] = len(clean_stale_temporaries(output_dir))
         shutil.rmtree(shards_dir, ignore_errors=True)
-        write_json_atomic(output_dir / "run.json", {**header, "status": "running", "stale_temporaries_removed": len(removed)})
+        write_json_atomic(output_dir / "run.json", {**header, "status": "running"})
     state.wait_for_everyone()
 
     started = time.perf_counter()

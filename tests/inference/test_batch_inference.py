@@ -136,7 +136,7 @@ def saved_model(pipe, tmp_path_factory) -> Path:
 def test_two_process_accelerate_run_equals_one_process(saved_model, synth_root, reference_run, tmp_path):
     out = tmp_path / "sharded"
     command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--multi_gpu", "--num_processes", "2",
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
         *_script_args(saved_model, synth_root, out, steps=2),
     ]  # fmt: skip
