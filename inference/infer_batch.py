@@ -73,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         num_inference_steps=args.num_inference_steps, guidance_scale=args.guidance_scale,
         num_workers=args.num_workers, dataset=description,
     )  # fmt: skip
-    counts = run_batch_inference(pipe, build_dataset(description), config, state=state, show_progress=not args.no_progress)
+    counts = run_batch_inference(
+        pipe, build_dataset(description), config, state=state, show_progress=not args.no_progress
+    )
     print(
         f"process {state.process_index}/{state.num_processes}: rendered {counts['done']}, "
         f"skipped {counts['skipped']} already present -> {args.output_dir}"

@@ -32,7 +32,9 @@ def read_photo_list(path: str | Path) -> list[dict[str, str]]:
         raise DatasetError(f"photo list {path} not found: give a .csv or .jsonl with columns {PHOTO_LIST_KEYS}")
     if path.suffix.lower() == ".csv":
         with path.open(newline="") as stream:
-            rows = [{key: value for key, value in row.items() if value not in (None, "")} for row in csv.DictReader(stream)]
+            rows = [
+                {key: value for key, value in row.items() if value not in (None, "")} for row in csv.DictReader(stream)
+            ]
     elif path.suffix.lower() in (".jsonl", ".json"):
         rows = []
         for number, line in enumerate(path.read_text().splitlines(), start=1):
@@ -90,7 +92,9 @@ class PhotoTripletDataset(TryOnDataset):
 
     def sample_files(self, index: int) -> dict[str, Path]:
         record = self.records[index]
-        return {key: self._resolve(record[key]) for key in ("person", "garment_front", "garment_back") if key in record}
+        return {
+            key: self._resolve(record[key]) for key in ("person", "garment_front", "garment_back") if key in record
+        }
 
     def load_raw(self, index: int) -> RawSample:
         if self.preprocessor is None:
@@ -116,6 +120,8 @@ class PhotoTripletDataset(TryOnDataset):
             skeleton_person=result.person_skeleton,
             person_keypoints=result.person_keypoints,
             view=str(result.view.value if hasattr(result.view, "value") else result.view),
-            garment_view=str(result.routed_garment.value if hasattr(result.routed_garment, "value") else result.routed_garment),
+            garment_view=str(
+                result.routed_garment.value if hasattr(result.routed_garment, "value") else result.routed_garment
+            ),
             sample_id=self.sample_id(index),
         )

@@ -32,7 +32,9 @@ from mvvton.errors import InvalidArgumentError
 from mvvton.preprocessing.io import save_image_atomic
 
 OUTPUT_FORMATS = ("png", "jpg", "webp")
-TEMPORARY_SUFFIX = ".tmp"  # `save_image_atomic` and `write_json_atomic` write `.<name>.<random>.tmp` next to the target
+TEMPORARY_SUFFIX = (
+    ".tmp"  # `save_image_atomic` and `write_json_atomic` write `.<name>.<random>.tmp` next to the target
+)
 SHARDS_FOLDER = ".run-shards"
 
 
@@ -268,7 +270,9 @@ def run_batch_inference(
     if state.is_main_process:
         shards = [json.loads((shards_dir / f"process-{r}.json").read_text()) for r in range(world)]
         totals = {key: sum(shard[key] for shard in shards) for key in ("done", "skipped", "batches")}
-        write_json_atomic(output_dir / "run.json", {**header, "status": "complete", "totals": totals, "processes": shards})
+        write_json_atomic(
+            output_dir / "run.json", {**header, "status": "complete", "totals": totals, "processes": shards}
+        )
         shutil.rmtree(shards_dir, ignore_errors=True)
     state.wait_for_everyone()
     return counts

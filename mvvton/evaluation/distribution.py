@@ -33,7 +33,9 @@ class PrecomputedFeatures(nn.Module):
         if inputs.ndim == 4:
             return torch.zeros(inputs.shape[0], self.num_features, dtype=torch.float64)
         if inputs.ndim != 2 or inputs.shape[1] != self.num_features:
-            raise InvalidArgumentError(f"expected features of shape (N, {self.num_features}), got {tuple(inputs.shape)}")
+            raise InvalidArgumentError(
+                f"expected features of shape (N, {self.num_features}), got {tuple(inputs.shape)}"
+            )
         return inputs.double()
 
 
@@ -78,7 +80,9 @@ def frechet_distance(real_features: torch.Tensor, fake_features: torch.Tensor) -
 
     for name, features in (("real", real_features), ("generated", fake_features)):
         if features.ndim != 2 or features.shape[0] < 2:
-            raise InvalidArgumentError(f"FID needs at least 2 {name} feature vectors (N, D), got {tuple(features.shape)}")
+            raise InvalidArgumentError(
+                f"FID needs at least 2 {name} feature vectors (N, D), got {tuple(features.shape)}"
+            )
     metric = FrechetInceptionDistance(feature=PrecomputedFeatures(real_features.shape[1]))
     metric.update(real_features.double(), real=True)
     metric.update(fake_features.double(), real=False)
@@ -103,7 +107,9 @@ def kernel_inception_distance(
 
     size = min(subset_size, real_features.shape[0], fake_features.shape[0])
     if size < 2:
-        raise InvalidArgumentError(f"KID needs at least 2 samples per set, got {real_features.shape[0]} and {fake_features.shape[0]}")
+        raise InvalidArgumentError(
+            f"KID needs at least 2 samples per set, got {real_features.shape[0]} and {fake_features.shape[0]}"
+        )
     metric = KernelInceptionDistance(
         feature=PrecomputedFeatures(real_features.shape[1]), subsets=subsets, subset_size=size
     )

@@ -84,7 +84,9 @@ def _fit(item: dict, size: tuple[int, int] | None) -> tuple[torch.Tensor, torch.
     def image(tensor: torch.Tensor) -> torch.Tensor:
         if tuple(tensor.shape[-2:]) == target:
             return tensor
-        return F.interpolate(tensor[None], size=target, mode="bilinear", align_corners=False, antialias=True)[0].clamp(0, 1)
+        return F.interpolate(tensor[None], size=target, mode="bilinear", align_corners=False, antialias=True)[0].clamp(
+            0, 1
+        )
 
     if tuple(mask.shape[-2:]) != target:
         mask = F.interpolate(mask[None], size=target, mode="nearest")[0]
@@ -128,7 +130,10 @@ def evaluate(
             has_mask = [bool(items[i]["has_mask"]) and float(fitted[i][2].sum()) > 0 for i in indices]
             if paired:
                 values = {"ssim": ssim_values(generated, reference, None), "psnr": psnr(generated, reference)}
-                garment = {"ssim_garment": ssim_values(generated, reference, mask), "psnr_garment": psnr(generated, reference, mask)}
+                garment = {
+                    "ssim_garment": ssim_values(generated, reference, mask),
+                    "psnr_garment": psnr(generated, reference, mask),
+                }
                 for net, model in lpips_nets.items():
                     values[f"lpips_{net}"] = model(generated, reference)
                     garment[f"lpips_{net}_garment"] = model(generated, reference, mask)

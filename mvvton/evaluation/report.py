@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from mvvton.evaluation.paper_eval import EvalReport
@@ -24,7 +23,9 @@ COLUMNS = (
 
 def format_markdown(report: EvalReport) -> str:
     """One row per group (all, front, side, back); only columns some group has a value for; notes underneath."""
-    columns = [column for column in COLUMNS if any(group.get(column[0]) is not None for group in report.groups.values())]
+    columns = [
+        column for column in COLUMNS if any(group.get(column[0]) is not None for group in report.groups.values())
+    ]
     lines = [
         "| view | n | " + " | ".join(header for _, header, _ in columns) + " |",
         "|---|---|" + "---|" * len(columns),

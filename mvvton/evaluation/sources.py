@@ -113,7 +113,9 @@ class FolderPairSource(Dataset):
             raise DatasetError(f"no images in {generated_dir}")
         missing = sorted(set(generated) - set(reference))
         if missing:
-            raise DatasetError(f"{len(missing)} generated images have no reference in {reference_dir} (e.g. {missing[:3]})")
+            raise DatasetError(
+                f"{len(missing)} generated images have no reference in {reference_dir} (e.g. {missing[:3]})"
+            )
         self.pairs = [(key, generated[key], reference[key]) for key in sorted(generated)]
 
     def __len__(self) -> int:

@@ -47,7 +47,9 @@ def test_fid_matches_scipy():
 def test_kid_matches_numpy_on_the_full_set():
     rng = np.random.default_rng(1)
     real, fake = rng.normal(size=(60, 10)), rng.normal(size=(60, 10)) + 0.2
-    mean, std, size = kernel_inception_distance(torch.from_numpy(real), torch.from_numpy(fake), subsets=3, subset_size=60)
+    mean, std, size = kernel_inception_distance(
+        torch.from_numpy(real), torch.from_numpy(fake), subsets=3, subset_size=60
+    )
     assert size == 60 and std == pytest.approx(0.0, abs=1e-9)  # every subset is the whole (permuted) set
     assert mean == pytest.approx(numpy_unbiased_mmd(real, fake), rel=1e-6)
 
@@ -86,7 +88,9 @@ def test_fid_properties_with_random_init_inception(inception):
 
 def test_kid_near_zero_for_one_distribution(inception):
     with torch.no_grad():
-        images = torch.cat([smooth_images(24, seed=1), smooth_images(24, seed=2), smooth_images(24, seed=3) * 0.5 + 0.5])
+        images = torch.cat(
+            [smooth_images(24, seed=1), smooth_images(24, seed=2), smooth_images(24, seed=3) * 0.5 + 0.5]
+        )
         first, second, shifted = inception(images).double().split(24)
     same, same_std, _ = kernel_inception_distance(first, second, subsets=20, subset_size=12)
     different, _, _ = kernel_inception_distance(first, shifted, subsets=20, subset_size=12)

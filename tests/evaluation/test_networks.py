@@ -117,7 +117,13 @@ def documented_lpips_layout(net: str) -> tuple[dict[str, tuple[int, ...]], dict[
     """torchvision trunk keys (`features.<i>`, plus the classifier the published file carries) and LPIPS v0.1 head
     keys (`lin<k>.model.1.weight`), written out from torchvision / richzhang/PerceptualSimilarity."""
     if net == "alex":
-        convs = {0: (64, 3, 11, 11), 3: (192, 64, 5, 5), 6: (384, 192, 3, 3), 8: (256, 384, 3, 3), 10: (256, 256, 3, 3)}
+        convs = {
+            0: (64, 3, 11, 11),
+            3: (192, 64, 5, 5),
+            6: (384, 192, 3, 3),
+            8: (256, 384, 3, 3),
+            10: (256, 256, 3, 3),
+        }
         classifier = {1: (4096, 9216), 4: (4096, 4096), 6: (1000, 4096)}
         channels = (64, 192, 384, 256, 256)
     else:

@@ -132,7 +132,8 @@ def test_folder_and_manifest_sources(tmp_path):
         FolderPairSource(tmp_path / "gen", tmp_path / "ref")
     PIL.Image.fromarray(np.full((48, 64), 255, np.uint8)).save(tmp_path / "mask.png")
     (tmp_path / "eval.jsonl").write_text(
-        json.dumps({"generated": "gen/sub/0.png", "reference": "ref/sub/0.jpg", "mask": "mask.png", "view": "back"}) + "\n"
+        json.dumps({"generated": "gen/sub/0.png", "reference": "ref/sub/0.jpg", "mask": "mask.png", "view": "back"})
+        + "\n"
     )
     item = ManifestSource(tmp_path / "eval.jsonl")[0]
     assert item["view"] == "back" and item["has_mask"] and float(item["mask"].mean()) == 1.0

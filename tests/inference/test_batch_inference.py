@@ -152,14 +152,16 @@ def test_two_process_accelerate_run_equals_one_process(saved_model, synth_root, 
 
 @pytest.mark.slow
 def test_sigkill_mid_run_then_resume_is_byte_identical(saved_model, synth_root, dataset, pipe, tmp_path):
-    steps = 12
+    steps = 6
     reference = tmp_path / "reference"
     run_batch_inference(
         pipe, dataset, BatchInferenceConfig(output_dir=str(reference), batch_size=2, num_inference_steps=steps),
         show_progress=False,
     )  # fmt: skip
     out = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, *_script_args(saved_model, synth_root, out, steps)], env=_environment())
+    process = subprocess.Popen(
+        [sys.executable, *_script_args(saved_model, synth_root, out, steps)], env=_environment()
+    )
     deadline = time.monotonic() + 300
     while not list(out.rglob("*.png")) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)

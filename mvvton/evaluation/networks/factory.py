@@ -57,7 +57,9 @@ def build_feature_networks(
         networks.weights["inception"] = f"published: {Path(fid_weights).name}"
     elif random_init_seed is not None:
         networks.inception = random_init_(FIDInceptionV3(), random_init_seed)
-        networks.weights["inception"] = RANDOM_LABEL.format(seed=random_init_seed) + f" (expected {FID_WEIGHTS_FILE.split(' ')[0]})"
+        networks.weights["inception"] = (
+            RANDOM_LABEL.format(seed=random_init_seed) + f" (expected {FID_WEIGHTS_FILE.split(' ')[0]})"
+        )
     for net in lpips_nets:
         if lpips_weights is not None:
             trunk, heads = lpips_files(lpips_weights, net)

@@ -22,7 +22,9 @@ def read_state_dict(path: str | os.PathLike, expected_file: str) -> dict[str, to
     """
     path = Path(path)
     if not path.is_file():
-        raise ModelLoadError(f"weights file {path} not found: expected {expected_file} (give a local path; nothing is downloaded)")
+        raise ModelLoadError(
+            f"weights file {path} not found: expected {expected_file} (give a local path; nothing is downloaded)"
+        )
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -69,7 +71,9 @@ def check_state_dict(
             details.append(f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
         if wrong_shapes:
             details.append(f"{len(wrong_shapes)} of wrong shape (e.g. {wrong_shapes[:2]})")
-        raise ModelLoadError(f"weights do not match the published layout: {'; '.join(details)}. Expected {expected_file}")
+        raise ModelLoadError(
+            f"weights do not match the published layout: {'; '.join(details)}. Expected {expected_file}"
+        )
     return {key: state[key] for key in expected_shapes if key in state}
 
 

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mvvton.errors import InvalidArgumentError
+from mvvton.evaluation.networks.inception import random_init_
 from mvvton.evaluation.networks.loading import check_state_dict, expected_shapes_of, read_state_dict
 
 LPIPS_SHIFT = (-0.030, -0.088, -0.188)
@@ -56,11 +57,18 @@ def _vgg16_layers() -> tuple[tuple, ...]:
 TRUNKS: dict[str, TrunkSpec] = {
     "alex": TrunkSpec(
         layers=(
-            ("conv", 3, 64, 11, 4, 2), ("relu",), ("pool", 3, 2),
-            ("conv", 64, 192, 5, 1, 2), ("relu",), ("pool", 3, 2),
-            ("conv", 192, 384, 3, 1, 1), ("relu",),
-            ("conv", 384, 256, 3, 1, 1), ("relu",),
-            ("conv", 256, 256, 3, 1, 1), ("relu",),
+            ("conv", 3, 64, 11, 4, 2),
+            ("relu",),
+            ("pool", 3, 2),
+            ("conv", 64, 192, 5, 1, 2),
+            ("relu",),
+            ("pool", 3, 2),
+            ("conv", 192, 384, 3, 1, 1),
+            ("relu",),
+            ("conv", 384, 256, 3, 1, 1),
+            ("relu",),
+            ("conv", 256, 256, 3, 1, 1),
+            ("relu",),
         ),  # fmt: skip
         taps=(1, 4, 7, 9, 11),  # relu1 .. relu5
         channels=(64, 192, 384, 256, 256),
@@ -140,7 +148,9 @@ class LPIPS(nn.Module):
         for index, channels in enumerate(self.spec.channels):
             self.add_module(f"lin{index}", LinearHead(channels))
 
-    def forward(self, prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Per-sample distance `(B,)` between images `(B, 3, H, W)` in [0, 1].
 
         With `mask` `(B, 1, H, W)` in {0, 1}, each layer's distance map is upsampled (bilinear) to `(H, W)`, summed
@@ -196,8 +206,6 @@ class LPIPS(nn.Module):
 def random_init_lpips_(model: LPIPS, seed: int) -> LPIPS:
     """Seeded random trunk (He-normal) and non-negative random heads (published heads are non-negative, so the
     distance stays >= 0). For tests and for running without published weights: NOT comparable with papers."""
-    from mvvton.evaluation.networks.inception import random_init_
-
     random_init_(model.net, seed)
     generator = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
