@@ -15,7 +15,7 @@ import csv
 import json
 from pathlib import Path
 
-from mvvton.constants import DEFAULT_HEIGHT, DEFAULT_WIDTH
+from mvvton.constants import DEFAULT_HEIGHT, DEFAULT_WIDTH, GarmentView, PersonView
 from mvvton.data.base import TryOnDataset
 from mvvton.data.sample import RawSample
 from mvvton.errors import DatasetError
@@ -119,9 +119,7 @@ class PhotoTripletDataset(TryOnDataset):
             skeleton_back=result.garment_back_skeleton,
             skeleton_person=result.person_skeleton,
             person_keypoints=result.person_keypoints,
-            view=str(result.view.value if hasattr(result.view, "value") else result.view),
-            garment_view=str(
-                result.routed_garment.value if hasattr(result.routed_garment, "value") else result.routed_garment
-            ),
+            view=PersonView(result.view).value,
+            garment_view=GarmentView(result.routed_garment).value,
             sample_id=self.sample_id(index),
         )
