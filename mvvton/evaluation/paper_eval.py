@@ -167,7 +167,8 @@ def _aggregate(
     for index, sample in enumerate(samples):
         members[ALL].append(index)
         members[sample["view"]].append(index)
-    order = [ALL] + [view for view in VIEWS if view in members] + sorted(set(members) - {ALL, *VIEWS})
+    other = [label for label in sorted(set(members) - {ALL, *VIEWS}) if members[label] != members[ALL]]
+    order = [ALL] + [view for view in VIEWS if view in members] + other  # an unlabelled set is just "all"
     notes: list[str] = []
     if not paired:
         notes.append("unpaired run: no ground truth for the generated garment, so only FID / KID are reported")
