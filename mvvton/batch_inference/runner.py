@@ -196,6 +196,20 @@ def _versions() -> dict[str, str]:
     }  # fmt: skip
 
 
+def _merge_if_complete(output_dir: Path, world: int) -> bool:
+    """Merge the per-process summaries into run.json once all `world` exist; True when this call merged."""
+    shards_dir = output_dir / SHARDS_FOLDER
+    try:
+        shards = [json.loads((shards_dir / f"process-{r}.json").read_text()) for r in range(world)]
+        header = json.loads((output_dir / "run.json").read_text())
+    except FileNotFoundError:  # another process is still rendering, or has merged already
+        return False
+    totals = {key: sum(shard[key] for shard in shards) for key in ("done", "skipped", "batches")}
+    write_json_atomic(output_dir / "run.json", {**header, "status": "complete", "totals": totals, "processes": shards})
+    shutil.rmtree(shards_dir, ignore_errors=True)
+    return True
+
+
 def run_batch_inference(
     pipe, dataset: Dataset, config: BatchInferenceConfig, *, state=None, show_progress: bool = True
 ) -> dict[str, int]:
@@ -214,17 +228,14 @@ def run_batch_inference(
     rank, world = state.process_index, state.num_processes
     output_dir = Path(config.output_dir)
     shards_dir = output_dir / SHARDS_FOLDER
-    header = {
-        "config": asdict(config),
-        "versions": _versions(),
-        "weights_sha256_16": weights_hash(pipe),
-        "num_samples": len(dataset),
-        "num_processes": world,
-    }
     if state.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
-        header["stale_temporaries_removed"] = len(clean_stale_temporaries(output_dir))
+        removed = clean_stale_temporaries(output_dir)
         shutil.rmtree(shards_dir, ignore_errors=True)
+        header = {
+            "config": asdict(config), "versions": _versions(), "weights_sha256_16": weights_hash(pipe),
+            "num_samples": len(dataset), "num_processes": world, "stale_temporaries_removed": len(removed),
+        }  # fmt: skip
         write_json_atomic(output_dir / "run.json", {**header, "status": "running"})
     state.wait_for_everyone()
 
@@ -266,13 +277,8 @@ def run_batch_inference(
 
     seconds = time.perf_counter() - started
     write_json_atomic(shards_dir / f"process-{rank}.json", {"process_index": rank, **counts, "seconds": seconds})
-    state.wait_for_everyone()
-    if state.is_main_process:
-        shards = [json.loads((shards_dir / f"process-{r}.json").read_text()) for r in range(world)]
-        totals = {key: sum(shard[key] for shard in shards) for key in ("done", "skipped", "batches")}
-        write_json_atomic(
-            output_dir / "run.json", {**header, "status": "complete", "totals": totals, "processes": shards}
-        )
-        shutil.rmtree(shards_dir, ignore_errors=True)
-    state.wait_for_everyone()
+    # no barrier here: shards can finish hours apart (e.g. one was already done), longer than a collective's
+    # timeout. Each process writes its summary first, then merges if every summary is there, so the last to finish
+    # always merges (two finishing together both write the same merged file).
+    _merge_if_complete(output_dir, world)
     return counts
