@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mvvton.cli import seed_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -36,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fid-resize", choices=("clean", "bilinear"), default="clean")
     parser.add_argument("--kid-subsets", type=int, default=100)
     parser.add_argument("--kid-subset-size", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0, help="KID subsets and random-init weights")
+    parser.add_argument("--seed", type=seed_argument, default=0, help="KID subsets and random-init weights")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--device", default="cpu")

@@ -191,6 +191,8 @@ def _aggregate(
                     real, fake, subsets=protocol.kid_subsets, subset_size=protocol.kid_subset_size, seed=protocol.seed
                 )
                 result.update(kid=mean * protocol.kid_scale, kid_std=std * protocol.kid_scale, kid_subset_size=size)
+                if size == len(indices) and protocol.kid_subsets > 1:
+                    notes.append(f"{group}: every KID subset is the whole set of {size} images, so its std is 0")
                 if len(indices) < 2048:
                     notes.append(
                         f"{group}: FID from {len(indices)} images (< 2048, the feature dimension): the covariance is "
