@@ -163,13 +163,14 @@ class TryOnRunner:
         import torch
 
         images = self.decode_inputs(inputs)
-        step_seconds: list[float] = []
-        last = time.perf_counter()
+        step_seconds: list[float] = []  # between consecutive step ends (the first step also holds preprocessing)
+        last: float | None = None
 
         def step_end(pipe, index: int, timestep, callback_kwargs: dict) -> dict:
             nonlocal last
             now = time.perf_counter()
-            step_seconds.append(now - last)
+            if last is not None:
+                step_seconds.append(now - last)
             last = now
             if on_step is not None:
                 on_step(index + 1, pipe.num_timesteps)

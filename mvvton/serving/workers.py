@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -102,6 +103,9 @@ class LocalWorkerPool:
         self._janitor = _Janitor(store, self._stopping)
 
     def start(self) -> None:
+        # the sampler's Python code holds the GIL between torch kernels; a 1 ms switch interval (default 5 ms) lets
+        # the event loop thread in often enough that /health and the API answer in milliseconds while jobs run
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
         requeued = self.store.requeue_interrupted()
         if requeued:
             logger.info("re-queued %d job(s) interrupted by the previous shutdown: %s", len(requeued), requeued)
