@@ -99,7 +99,10 @@ def check_photo(data: bytes, name: str, max_pixels: int = MAX_IMAGE_PIXELS) -> N
         with PIL.Image.open(io.BytesIO(data)) as image:
             width, height = image.size
     except (OSError, ValueError, SyntaxError, PIL.Image.DecompressionBombError) as error:
-        raise InvalidImageError(f"{name} is not a readable image ({error}); send a JPEG, PNG or WebP photo") from error
+        reason = "unknown format" if isinstance(error, PIL.UnidentifiedImageError) else type(error).__name__
+        raise InvalidImageError(
+            f"{name} is not a readable image ({reason}); send a JPEG, PNG or WebP photo"
+        ) from error
     if width * height > max_pixels:
         raise InvalidImageError(
             f"{name} is {width}x{height} = {width * height:,} pixels, above the service's limit of {max_pixels:,}; "
