@@ -70,7 +70,7 @@ def mvvton_process(args: list[str], log: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", _MAIN, *args], stdout=stream, stderr=subprocess.STDOUT, env=env)
 
 
-def wait_until_healthy(base_url: str, process: subprocess.Popen, log: Path, timeout: float = 120.0) -> None:
+def wait_until_healthy(base_url: str, process: subprocess.Popen, log: Path, timeout: float = 300.0) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
