@@ -137,7 +137,7 @@ def main() -> None:
                    "--max-queued", str(args.max_queued)] + (["--model", args.model] if args.model else [])  # fmt: skip
         log = open(Path(tmp) / "server.log", "wb")  # noqa: SIM115 - closed after the server stops
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                  env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")})  # fmt: skip
+                                  env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})  # fmt: skip
         try:
             deadline = time.monotonic() + 300
             while True:
