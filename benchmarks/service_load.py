@@ -53,6 +53,21 @@ class Tally:
         self.statuses: dict[str, int] = {}
         self.rejected = 0
         self.server_errors: list[str] = []
+        self.transport_errors = 0
+
+
+async def send(client: httpx.AsyncClient, tally: Tally, method: str, url: str, **kwargs) -> httpx.Response:
+    """One request, retried (and counted) when the connection drops, e.g. a keep-alive connection the server had
+    just closed."""
+    for attempt in range(3):
+        try:
+            return await client.request(method, url, **kwargs)
+        except httpx.TransportError:
+            tally.transport_errors += 1
+            if attempt == 2:
+                raise
+            await asyncio.sleep(0.2)
+    raise AssertionError("unreachable")
 
 
 async def client_run(client: httpx.AsyncClient, index: int, steps: int, samples: Path, tally: Tally) -> None:
@@ -61,7 +76,8 @@ async def client_run(client: httpx.AsyncClient, index: int, steps: int, samples:
              "garment_back": (samples / back).read_bytes()}  # fmt: skip
     start = time.perf_counter()
     while True:
-        response = await client.post("/v1/jobs", files=files, data={"steps": str(steps), "seed": str(index)})
+        response = await send(client, tally, "POST", "/v1/jobs", files=files,
+                              data={"steps": str(steps), "seed": str(index)})  # fmt: skip
         if response.status_code == 429:
             tally.rejected += 1
             await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
@@ -74,7 +90,7 @@ async def client_run(client: httpx.AsyncClient, index: int, steps: int, samples:
     job_id = response.json()["id"]
     while True:
         await asyncio.sleep(0.5)
-        response = await client.get(f"/v1/jobs/{job_id}")
+        response = await send(client, tally, "GET", f"/v1/jobs/{job_id}")
         if response.status_code >= 500:
             tally.server_errors.append(f"GET /v1/jobs/{job_id} {response.status_code}")
             continue
@@ -84,7 +100,7 @@ async def client_run(client: httpx.AsyncClient, index: int, steps: int, samples:
     tally.statuses[job["status"]] = tally.statuses.get(job["status"], 0) + 1
     if job["status"] == "done":
         tally.job_seconds.append(time.perf_counter() - start)
-        result = await client.get(job["result_url"])
+        result = await send(client, tally, "GET", job["result_url"])
         if result.status_code >= 500:
             tally.server_errors.append(f"GET result {result.status_code}")
     elif job["status"] == "failed" and job["error"]["error"] == "InternalError":
@@ -94,7 +110,7 @@ async def client_run(client: httpx.AsyncClient, index: int, steps: int, samples:
 async def probe_health(client: httpx.AsyncClient, tally: Tally, stop: asyncio.Event) -> None:
     while not stop.is_set():
         start = time.perf_counter()
-        response = await client.get("/health")
+        response = await send(client, tally, "GET", "/health")
         tally.health_seconds.append(time.perf_counter() - start)
         if response.status_code >= 500:
             tally.server_errors.append(f"/health {response.status_code}")
@@ -165,7 +181,7 @@ def main() -> None:
         "health_p50_ms": round(percentile(tally.health_seconds, 50) * 1000, 1),
         "health_p99_ms": round(percentile(tally.health_seconds, 99) * 1000, 1),
         "health_max_ms": round(max(tally.health_seconds, default=float("nan")) * 1000, 1),
-        "rejected_429": tally.rejected, "rss_before_mib": round(rss_before, 1), "rss_after_mib": round(rss_after, 1),
+        "rejected_429": tally.rejected, "transport_errors_retried": tally.transport_errors, "rss_before_mib": round(rss_before, 1), "rss_after_mib": round(rss_after, 1),
     }  # fmt: skip
     print(json.dumps(report, indent=2))
     for error in tally.server_errors[:10]:

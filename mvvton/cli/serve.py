@@ -60,5 +60,6 @@ def _serve(args: argparse.Namespace) -> int:
         try_on_timeout=args.try_on_timeout, cors_origins=tuple(args.cors_origin), **overrides,
     )  # fmt: skip
     app = create_app(args.model, config=config)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    # keep-alive longer than clients' usual poll gaps, so a reused connection is rarely closed under them
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_keep_alive=75)
     return 0
