@@ -22,6 +22,7 @@ from mvvton.errors import MVVTONError
 from mvvton.serving.errors import QueueUnavailableError
 from mvvton.serving.jobs import JobCancelledError, JobOutput, JobParameters, TryOnRunner
 from mvvton.serving.metrics import ServiceMetrics
+from mvvton.serving.middleware import request_id_var
 from mvvton.serving.store import JobRecord, JobStore
 
 logger = logging.getLogger("mvvton.serving")
@@ -151,6 +152,7 @@ class LocalWorkerPool:
         def should_cancel() -> bool:
             return self._stopping.is_set() or job_id in self._cancelled
 
+        request_id = request_id_var.set(record.request_id)  # the job's log lines carry its request's id
         logger.info("job %s: running (%s)", job_id, record.params)
         started = time.time()
         try:
@@ -181,6 +183,7 @@ class LocalWorkerPool:
         finally:
             self._cancelled.discard(job_id)
             self.events.notify(job_id)
+            request_id_var.reset(request_id)
 
     def _finished(self, record: JobRecord, status: str, started: float) -> None:
         logger.info("job %s: %s after %.2f s", record.id, status, time.time() - started)
