@@ -119,7 +119,7 @@ def create_app(model_dir: str | Path | None = None, *, config: ServiceConfig | N
         The FastAPI app. Workers start and stop with the app's lifespan (uvicorn, `with TestClient(app)`).
     """
     try:
-        from fastapi import FastAPI, File, Form, Query, Request, UploadFile
+        from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
         from fastapi.exceptions import RequestValidationError
         from fastapi.responses import FileResponse, JSONResponse, Response
         from starlette.concurrency import run_in_threadpool
@@ -281,9 +281,7 @@ def create_app(model_dir: str | Path | None = None, *, config: ServiceConfig | N
 
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/v1/jobs", status_code=202)
-    async def submit_job(
-        request: Request,
+    async def job_form(
         person: Photo,
         garment_front: Photo,
         garment_back: OptionalPhoto = None,
@@ -291,9 +289,16 @@ def create_app(model_dir: str | Path | None = None, *, config: ServiceConfig | N
         steps: Steps = 50,
         seed: Seed = 23,
         guidance_scale: Guidance = 1.0,
-    ) -> JSONResponse:
+    ) -> tuple[dict, JobParameters]:
+        """The multipart fields of a job (shared by /v1/jobs and /v1/try-on)."""
         uploads = {"person": person, "garment_front": garment_front, "garment_back": garment_back}
-        record = await submit(uploads, JobParameters(view, steps, seed, guidance_scale), request)
+        return uploads, JobParameters(view, steps, seed, guidance_scale)
+
+    JobForm = Annotated[tuple, Depends(job_form)]
+
+    @app.post("/v1/jobs", status_code=202)
+    async def submit_job(request: Request, form: JobForm) -> JSONResponse:
+        record = await submit(*form, request)
         return JSONResponse(status_code=202, content=job_view(record), headers={"Location": f"/v1/jobs/{record.id}"})
 
     @app.get("/v1/jobs")
@@ -337,20 +342,13 @@ def create_app(model_dir: str | Path | None = None, *, config: ServiceConfig | N
     @app.post("/v1/try-on")
     async def try_on(
         request: Request,
-        person: Photo,
-        garment_front: Photo,
-        garment_back: OptionalPhoto = None,
-        view: View = "auto",
-        steps: Steps = 50,
-        seed: Seed = 23,
-        guidance_scale: Guidance = 1.0,
+        form: JobForm,
         timeout: Annotated[float | None, Form(description="seconds to wait before cancelling (504)")] = None,
     ) -> Response:
-        uploads = {"person": person, "garment_front": garment_front, "garment_back": garment_back}
         wait = config.try_on_timeout if timeout is None else min(float(timeout), config.try_on_timeout)
         if not wait > 0:
             raise InvalidArgumentError(f"timeout must be > 0 seconds, got {timeout}")
-        record = await submit(uploads, JobParameters(view, steps, seed, guidance_scale), request)
+        record = await submit(*form, request)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while not record.finished:
