@@ -1,9 +1,9 @@
 """Load test of `mvvton serve` on the embedded default model: N concurrent async clients, each submits one job.
 
 Starts the server in a subprocess (fresh job store in a temp folder), then runs `--clients` httpx clients at once:
-each POSTs /v1/jobs (a 429 is counted and retried after its Retry-After), polls the job until it finishes and
-records submit-to-done latency (polling once a second). Meanwhile a separate process GETs /health every 50 ms. Reports unexpected 5xx, job latency
-p50/p99, /health p50/p99, 429s and the server's RSS before and after. Run:
+each POSTs /v1/jobs (a 429 is counted and retried after its Retry-After), polls the job once a second until it
+finishes and records submit-to-done latency. Meanwhile a separate process GETs /health every 50 ms. Reports
+unexpected 5xx, job latency p50/p99, /health p50/p99, 429s and the server's RSS before and after. Run:
 
     python benchmarks/service_load.py --clients 50 --steps 2 [--output service_load.json]
 """
