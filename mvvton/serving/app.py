@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Annotated
 
-from mvvton.serving.jobs import MAX_IMAGE_PIXELS, MAX_STEPS, JobParameters
+from mvvton.serving.jobs import DEFAULT_QUEUE_NAME, MAX_IMAGE_PIXELS, MAX_STEPS, JobParameters
 from mvvton.serving.store import DEFAULT_MAX_STORE_BYTES, DEFAULT_RETENTION_SECONDS, JobRecord
 
 logger = logging.getLogger("mvvton.serving")
@@ -56,7 +56,7 @@ class ServiceConfig:
 
     store_dir: Path | None = None
     queue_url: str | None = None
-    queue_name: str = "mvvton"
+    queue_name: str = DEFAULT_QUEUE_NAME
     device: str = "cpu"
     workers: int = 1
     max_upload_bytes: int = MAX_UPLOAD_BYTES

@@ -23,6 +23,7 @@ INPUT_NAMES = ("person", "garment_front", "garment_back")
 MAX_STEPS = 200
 MAX_IMAGE_PIXELS = 16_000_000  # per photo; the library's own limit (MAX_INPUT_PIXELS) is 40 M
 MAX_GUIDANCE_SCALE = 50.0
+DEFAULT_QUEUE_NAME = "mvvton"  # the RQ queue of `mvvton serve --queue` and `mvvton worker`
 
 
 class JobCancelledError(MVVTONError):

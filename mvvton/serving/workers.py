@@ -20,14 +20,13 @@ from collections.abc import Callable
 
 from mvvton.errors import MVVTONError
 from mvvton.serving.errors import QueueUnavailableError
-from mvvton.serving.jobs import JobCancelledError, JobOutput, JobParameters, TryOnRunner
+from mvvton.serving.jobs import DEFAULT_QUEUE_NAME, JobCancelledError, JobOutput, JobParameters, TryOnRunner
 from mvvton.serving.metrics import ServiceMetrics
 from mvvton.serving.middleware import request_id_var
 from mvvton.serving.store import JobRecord, JobStore
 
 logger = logging.getLogger("mvvton.serving")
 CANCEL_KEY = "mvvton:cancel:{}"
-DEFAULT_QUEUE_NAME = "mvvton"
 CLEANUP_INTERVAL_SECONDS = 60.0
 
 
