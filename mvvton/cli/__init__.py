@@ -8,7 +8,7 @@ import sys
 import traceback
 
 # module name -> subcommand(s) it registers; imported lazily so `mvvton --help` stays fast.
-SUBCOMMAND_MODULES = ("convert", "tryon", "data", "demo", "smoke", "serve", "eval")
+SUBCOMMAND_MODULES = ("convert", "tryon", "data", "demo", "smoke", "serve", "worker", "eval", "ui")
 
 
 class CLIError(Exception):

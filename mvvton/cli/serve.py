@@ -3,20 +3,46 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by `serve` and `worker`: what model to load and its per-photo limit."""
+    from mvvton.serving.jobs import MAX_IMAGE_PIXELS
+
+    parser.add_argument("--model", default=None, help="local pipeline folder (default: the embedded default model)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--max-image-pixels", type=int, default=MAX_IMAGE_PIXELS, help="per-photo decoded pixels")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("serve", help="serve POST /v1/try-on over HTTP")
-    parser.add_argument("--model", default=None, help="local pipeline folder (default: the embedded demo model)")
+    from mvvton.serving.app import MAX_UPLOAD_BYTES, ServiceConfig
+
+    defaults = ServiceConfig(api_key=None)
+    parser = subparsers.add_parser("serve", help="serve the try-on jobs API over HTTP (docs/usage.md, Service)")
+    add_model_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--store", default=None, help="job table + file store folder (default ~/.cache/mvvton/service)"
+    )
+    parser.add_argument("--queue", default=None, help="redis://HOST:PORT/DB: run jobs on `mvvton worker` processes")
+    parser.add_argument("--queue-name", default=defaults.queue_name, help="RQ queue name (same as the workers')")
+    parser.add_argument("--workers", type=int, default=1, help="embedded worker threads (one pipeline each)")
+    parser.add_argument("--max-queued", type=int, default=defaults.max_queued, help="queue bound (then 429)")
+    parser.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_BYTES / 1024**2, help="request body limit")
+    parser.add_argument("--max-steps", type=int, default=defaults.max_steps)
+    parser.add_argument("--retention-hours", type=float, default=defaults.retention_seconds / 3600)
+    parser.add_argument("--max-store-gb", type=float, default=defaults.max_store_bytes / 1024**3)
+    parser.add_argument("--try-on-timeout", type=float, default=defaults.try_on_timeout, help="seconds")
+    parser.add_argument("--api-key", default=None, help="require this key on /v1/* (default: $MVVTON_API_KEY)")
+    parser.add_argument("--cors-origin", action="append", default=[], help="allowed CORS origin (repeatable)")
     parser.set_defaults(func=_serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from mvvton.cli.demo import DEFAULT_MODEL_DIR
-    from mvvton.serving.app import create_app
+    from mvvton.serving.app import ServiceConfig, create_app
+    from mvvton.serving.middleware import configure_logging
 
     try:
         import uvicorn
@@ -24,6 +50,16 @@ def _serve(args: argparse.Namespace) -> int:
         from mvvton.errors import MissingDependencyError
 
         raise MissingDependencyError("the service needs uvicorn: pip install 'mvvton[serve]'") from error
-    app = create_app(args.model or DEFAULT_MODEL_DIR, device=args.device)
-    uvicorn.run(app, host=args.host, port=args.port)
+    configure_logging()
+    overrides = {"api_key": args.api_key} if args.api_key else {}
+    config = ServiceConfig(
+        store_dir=Path(args.store) if args.store else None, queue_url=args.queue, queue_name=args.queue_name,
+        device=args.device, workers=args.workers, max_upload_bytes=int(args.max_upload_mb * 1024**2),
+        max_image_pixels=args.max_image_pixels, max_steps=args.max_steps, max_queued=args.max_queued,
+        retention_seconds=args.retention_hours * 3600, max_store_bytes=int(args.max_store_gb * 1024**3),
+        try_on_timeout=args.try_on_timeout, cors_origins=tuple(args.cors_origin), **overrides,
+    )  # fmt: skip
+    app = create_app(args.model, config=config)
+    # keep-alive longer than clients' usual poll gaps, so a reused connection is rarely closed under them
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_keep_alive=75)
     return 0
