@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # module name -> subcommand(s) it registers; imported lazily so `mvvton --help` stays fast.
-SUBCOMMAND_MODULES = ("convert", "tryon", "data", "demo", "smoke", "serve")
+SUBCOMMAND_MODULES = ("convert", "tryon", "data", "demo", "smoke", "serve", "ui")
 
 
 class CLIError(Exception):
