@@ -45,6 +45,10 @@ MAX_GUIDANCE_SCALE = 20.0
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # as the HTTP service
 RECENT_JOBS = 20
 UI_PATH = "/ui"
+# working-size images (e.g. 128x96) are scaled up to fill their boxes instead of showing at their natural size
+CSS = """
+.mvvton-photo img { width: 100%; height: 100%; object-fit: contain; }
+"""
 
 ProgressFn = Callable[[int, int, str], None]  # (done, total, description)
 
@@ -262,17 +266,20 @@ def build_demo(
             ) from None
         return (outcome.image, outcome.summary, *outcome.panels.values())
 
+    def photo(label: str, elem_id: str, **kwargs: Any) -> gr.Image:
+        return gr.Image(label=label, elem_id=elem_id, elem_classes=["mvvton-photo"], **kwargs)
+
+    def upload(label: str, elem_id: str) -> gr.Image:
+        return photo(label, elem_id, type="filepath", sources=["upload"], height=300)
+
     with gr.Blocks(title="mvvton try-on", analytics_enabled=False) as demo:
         gr.Markdown(_header(pipe, model_name))
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 with gr.Row():
-                    person = gr.Image(label="Person", type="filepath", sources=["upload"], height=300,
-                                      elem_id="person")  # fmt: skip
-                    garment_front = gr.Image(label="Garment front", type="filepath", sources=["upload"], height=300,
-                                             elem_id="garment-front")  # fmt: skip
-                    garment_back = gr.Image(label="Garment back (optional)", type="filepath", sources=["upload"],
-                                            height=300, elem_id="garment-back")  # fmt: skip
+                    person = upload("Person", "person")
+                    garment_front = upload("Garment front", "garment-front")
+                    garment_back = upload("Garment back (optional)", "garment-back")
                 view = gr.Radio(list(VIEW_CHOICES), value="auto", label="Person view (auto = detect from the pose)",
                                 elem_id="view")  # fmt: skip
                 with gr.Row():
@@ -284,14 +291,14 @@ def build_demo(
                                                interactive=runner.supports_guidance, elem_id="guidance")  # fmt: skip
                 run = gr.Button("Try on", variant="primary", elem_id="run")
             with gr.Column(scale=2):
-                result = gr.Image(label="Result", type="pil", format="png", interactive=False, height=420,
-                                  elem_id="result")  # fmt: skip
+                result = photo("Result", "result", type="pil", format="png", interactive=False, height=420)
                 summary = gr.Markdown(elem_id="routing")
         with gr.Accordion("Intermediates: pose, masks, pre-warp", open=False, elem_id="intermediates"):
-            panels = [
-                gr.Image(label=label, interactive=False, height=240, elem_id=f"panel-{name.replace('_', '-')}")
-                for name, label in PANEL_LABELS.items()
-            ]
+            with gr.Row():
+                panels = [
+                    photo(label, f"panel-{name.replace('_', '-')}", interactive=False, height=240)
+                    for name, label in PANEL_LABELS.items()
+                ]
         inputs = [person, garment_front, garment_back, view, steps, seed, guidance_scale]
         rows = example_rows()
         if rows:
@@ -329,6 +336,7 @@ def launch_kwargs() -> dict[str, Any]:
         "ssr_mode": False,
         "allowed_paths": [str(EXAMPLES_DIR)],
         "max_file_size": MAX_UPLOAD_BYTES,
+        "css": CSS,
     }
 
 

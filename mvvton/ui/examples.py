@@ -51,8 +51,8 @@ class Example:
 EXAMPLES: tuple[Example, ...] = (
     Example("synth_person_2_front.jpg", "synth_garment_0_front.jpg", "synth_garment_0_back.jpg", "auto",
             "synthetic person, front view, striped shirt"),
-    Example("synth_person_3_side.jpg", "synth_garment_1_front.jpg", "synth_garment_1_back.jpg", "auto",
-            "synthetic person, side view, navy shirt with a back number"),
+    Example("synth_person_3_side.jpg", "synth_garment_1_front.jpg", "synth_garment_1_back.jpg", "side",
+            "synthetic person, side view (set): the arm-order rule picks the photo"),
     Example("synth_person_3_back.jpg", "synth_garment_2_front.jpg", "synth_garment_2_back.jpg", "auto",
             "synthetic person, back view: the back photo is routed"),
     Example("synth_person_4_back.jpg", "synth_garment_1_front.jpg", None, "back",
