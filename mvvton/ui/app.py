@@ -204,7 +204,12 @@ class TryOnRunner:
                 callback_on_step_end=on_step_end,
             )  # fmt: skip
         info = output.intermediates[0]
-        return TryOnOutcome(output.images[0], routing_summary(info, view), render_panels(info))
+        notes = []
+        if images[2] is None and self.pipe.num_garment_views > 1:  # the pipeline only warns in the server log
+            notes.append(
+                "no back photo: the front photo stands in for the back, so back and side views show its print"
+            )
+        return TryOnOutcome(output.images[0], routing_summary(info, view, notes), render_panels(info))
 
 
 # ------------------------------------------------------------------------------------------------------- the page

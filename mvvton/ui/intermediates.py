@@ -95,8 +95,9 @@ def render_panels(info: dict[str, Any]) -> dict[str, np.ndarray | None]:
     return panels
 
 
-def routing_summary(info: dict[str, Any], requested_view: str) -> str:
-    """Markdown: the person view (detected or given), the routed garment photo and the preprocessor's warnings."""
+def routing_summary(info: dict[str, Any], requested_view: str, notes: list[str] | None = None) -> str:
+    """Markdown: the person view (detected or given), the routed garment photo, the preprocessor's warnings and
+    the caller's `notes`."""
     person_view, routed = info.get("person_view", "?"), info.get("routed_garment", "?")
     source = "detected from the pose" if requested_view == "auto" else "set by you"
     lines = [
@@ -104,5 +105,5 @@ def routing_summary(info: dict[str, Any], requested_view: str) -> str:
         f"**Routed garment:** the **{routed}** photo feeds the global (CLIP) branch; both photos feed the local "
         "garment attention, mixed by pose.",
     ]
-    lines += [f"**Warning:** {note}" for note in info.get("warnings", [])]
+    lines += [f"**Warning:** {note}" for note in [*info.get("warnings", []), *(notes or [])]]
     return "  \n".join(lines)

@@ -31,11 +31,11 @@ def tiny_pipe(tiny_model_dir):
 
 @pytest.fixture
 def example_photos() -> dict[str, Path]:
-    """A shipped example: a SynthMVG person (back view) and a garment's front and back product shots."""
+    """A shipped example: a SynthMVG person (front view) and another garment's front and back product shots."""
     return {
-        "person": EXAMPLES_DIR / "synth_person_3_back.jpg",
-        "garment_front": EXAMPLES_DIR / "synth_garment_2_front.jpg",
-        "garment_back": EXAMPLES_DIR / "synth_garment_2_back.jpg",
+        "person": EXAMPLES_DIR / "synth_person_2_front.jpg",
+        "garment_front": EXAMPLES_DIR / "synth_garment_0_front.jpg",
+        "garment_back": EXAMPLES_DIR / "synth_garment_0_back.jpg",
     }
 
 

@@ -77,7 +77,7 @@ def test_run_renders_the_result_and_every_intermediate(tiny_pipe, example_photos
     assert list(outcome.panels) == list(PANEL_LABELS)
     for name, panel in outcome.panels.items():
         assert panel is not None and panel.dtype == np.uint8 and panel.shape[0] == TINY_HEIGHT, name
-    assert "**Person view:** back (detected from the pose)" in outcome.summary
+    assert "**Person view:** front (detected from the pose)" in outcome.summary
 
 
 def _try_on_fn(demo):
@@ -104,11 +104,12 @@ def test_page_runs_a_try_on(tiny_pipe, example_photos):
     from mvvton.ui import build_demo
 
     outputs = _try_on_fn(build_demo(tiny_pipe))(
-        *[{"path": str(example_photos[key])} for key in ("person", "garment_front", "garment_back")],
+        {"path": str(example_photos["person"])}, {"path": str(example_photos["garment_front"])}, None,
         "back", 2, 1, 1.0,
     )  # fmt: skip
     image, summary, *panels = outputs
     assert image.size == (TINY_WIDTH, TINY_HEIGHT) and "back (set by you)" in summary
+    assert "no back photo: the front photo stands in for the back" in summary  # in the page, not only in the log
     assert len(panels) == len(PANEL_LABELS) and all(panel is not None for panel in panels)
 
 
