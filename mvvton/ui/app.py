@@ -213,6 +213,14 @@ class TryOnRunner:
 
 
 # ------------------------------------------------------------------------------------------------------- the page
+def _model_name(pipe: MVVTONPipeline, model_path: str | os.PathLike | None) -> str:
+    source = model_path if model_path is not None else getattr(pipe, "name_or_path", None)
+    if not source:
+        return type(pipe).__name__
+    folder = Path(source).resolve()
+    return "embedded SynthMVG default" if folder == default_model_dir() else folder.name
+
+
 def _header(pipe: MVVTONPipeline, model_name: str) -> str:
     height, width = pipe.config.default_height, pipe.config.default_width
     return (
@@ -248,9 +256,7 @@ def build_demo(
     gr = import_gradio()
     if pipe is None:
         pipe = load_pipeline(model_path, device=device)
-        model_name = Path(model_path).name if model_path is not None else "embedded SynthMVG default"
-    else:
-        model_name = Path(model_path).name if model_path is not None else type(pipe).__name__
+    model_name = _model_name(pipe, model_path)
     runner = TryOnRunner(pipe, max_steps=max_steps, lock=lock)
 
     tracker = gr.Progress()  # Gradio binds it to each request (it is found as the default of `progress`)

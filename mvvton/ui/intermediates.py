@@ -13,10 +13,10 @@ from PIL import Image
 
 # panel name -> label shown in the page (the order of the panels in the intermediates accordion)
 PANEL_LABELS: dict[str, str] = {
-    "pose_overlay": "pose (OpenPose-18 skeleton over the person)",
+    "pose_overlay": "pose (OpenPose-18 skeleton)",
     "inpaint_mask": "inpaint mask (red = regenerated)",
     "garment_masks": "garment masks (front | back)",
-    "prewarp": "pre-warp (routed garment pasted in)",
+    "prewarp": "pre-warp (routed garment)",
 }
 MASK_TINT = np.array([230, 40, 40], dtype=np.float32)  # red over the regenerated region
 MASK_ALPHA = 0.55
