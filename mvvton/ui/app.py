@@ -109,13 +109,24 @@ def upload_path(value: Any) -> str | None:
 
 
 def _as_int(value: Any, name: str, low: int, high: int) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"{name} must be a whole number in {low}..{high}, got {value!r}") from None
-    if not number.is_integer() or not low <= number <= high:
+    """A whole number from the form (int, integral float, or their text) within `low..high`; exact for big seeds."""
+    number = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, (float, str)):
+        try:
+            number = int(value) if isinstance(value, str) else None
+        except ValueError:
+            pass
+        if number is None:
+            try:
+                as_float = float(value)
+            except ValueError:
+                as_float = math.nan
+            number = int(as_float) if as_float.is_integer() else None
+    if number is None or not low <= number <= high:
         raise InvalidArgumentError(f"{name} must be a whole number in {low}..{high}, got {value!r}")
-    return int(number)
+    return number
 
 
 class TryOnRunner:
@@ -187,12 +198,13 @@ class TryOnRunner:
             for path, name in zip(paths, ("person", "garment front", "garment back"))
         ]
 
-        def report(done: int, description: str) -> None:
+        def report(done: int, description: str, total: int = steps) -> None:
             if progress is not None:
-                progress(done, steps, description)
+                progress(done, total, description)
 
         def on_step_end(pipe: MVVTONPipeline, step: int, timestep: Any, tensors: dict) -> dict:
-            report(step + 1, f"denoising, step {step + 1} of {steps}")
+            total = pipe.num_timesteps  # the scheduler's count (equals `steps` for DDIM)
+            report(step + 1, f"denoising, step {step + 1} of {total}", total)
             return {}
 
         report(0, "waiting for the model" if self.lock.locked() else "preprocessing")

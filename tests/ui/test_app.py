@@ -22,6 +22,9 @@ from tests.ui.conftest import TINY_HEIGHT, TINY_WIDTH
         {"steps": 11},
         {"steps": "many"},
         {"seed": -1},
+        {"seed": 2**63},
+        {"seed": True},
+        {"steps": float("inf")},
         {"guidance_scale": float("nan")},
         {"guidance_scale": 0.5},
         {"guidance_scale": 25},
@@ -35,6 +38,7 @@ def test_bad_form_values_are_typed_errors(tiny_pipe, form):
 
 def test_good_form_values_are_typed(tiny_pipe):
     assert TryOnRunner(tiny_pipe).check_form("side", 3.0, "7", "2.5") == ("side", 3, 7, 2.5)
+    assert TryOnRunner(tiny_pipe).check_form("auto", "4.0", 2**63 - 1, 1)[1:3] == (4, 2**63 - 1)  # big seeds exact
 
 
 def test_guidance_needs_the_image_encoder(tiny_model_dir):
