@@ -1,7 +1,8 @@
 """The try-on page in a real browser: headless Chromium (the OS package) driven by Playwright's Python API.
 
 `mvvton ui --model <tiny model>` runs in a subprocess on a free port. The browser uploads three photos, clicks
-"Try on", waits for the result, downloads it and decodes it; then a corrupt upload must show mvvton's message.
+"Try on", waits for the result, downloads it and decodes it; then a corrupt upload must show mvvton's message, and
+the first shipped example must fill the form.
 Every request the page makes must stay on the local server (the page has to work offline).
 
 To check another model and keep a screenshot of the finished page (docs/images/ui_screenshot.png is made so):
@@ -160,5 +161,15 @@ def test_try_on_in_the_browser(page_server, browser_page, example_photos, corrup
     assert "the person photo: not a readable image" in message and "check that it is not corrupt" in message
     assert "Traceback" not in page.locator("body").inner_text()
     assert page.locator("#result img").count() == 0
+
+    # the shipped examples fill the form: their photos are served from the package folder and decode
+    page.goto(url)
+    page.wait_for_selector("#run", timeout=120_000)
+    page.locator("tr.tr-body").first.click()
+    for box in ("#person", "#garment-front", "#garment-back"):
+        page.wait_for_function(
+            f"() => {{ const img = document.querySelector('{box} img'); return img && img.complete && img.naturalWidth > 0; }}",
+            timeout=60_000,
+        )
 
     assert external_requests == [], f"the page reached outside the local server: {external_requests}"
