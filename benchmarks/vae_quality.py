@@ -4,7 +4,7 @@
 
 Prints garment-region PSNR and the mean-colour error (mean over samples of |region-mean colour of the reconstruction −
 that of the photo|, averaged over RGB, in 0–255 units): PSNR hides a hue shift, the colour error shows it. Default: the
-embedded model's VAE.
+embedded model's VAE. A folder may hold an `AutoencoderKL` or a `TinyAutoencoderModel` (its config says which).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import tempfile
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL
 from torch.utils.data import DataLoader
 
 from mvvton.cli.demo import DEFAULT_MODEL_DIR
 from mvvton.data import MVGDataset
 from mvvton.data.synth import SynthConfig, generate_synthmvg
 from mvvton.evaluation.metrics import psnr
+from mvvton.models import load_autoencoder
 
 
 def region_mean(images: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
@@ -29,7 +29,7 @@ def region_mean(images: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def vae_scores(vae: AutoencoderKL, dataset: MVGDataset) -> tuple[float, float]:
+def vae_scores(vae: torch.nn.Module, dataset: MVGDataset) -> tuple[float, float]:
     psnrs, colour_errors = [], []
     for batch in DataLoader(dataset, batch_size=16):
         reconstruction = vae.decode(vae.encode(batch["person"]).latent_dist.mode()).sample.clamp(-1, 1)
@@ -55,8 +55,8 @@ def main() -> None:
         print(f"{len(dataset)} held-out samples (data seed {args.data_seed})")
         print("| VAE | garment-region PSNR (dB) | mean-colour error (/255) |\n|---|---|---|")
         for path in args.vaes:
-            score, colour = vae_scores(AutoencoderKL.from_pretrained(path).eval(), dataset)
-            print(f"| {path} | {score:.2f} | {colour:.1f} |")
+            score, colour = vae_scores(load_autoencoder(path).eval(), dataset)
+            print(f"| {path} | {score:.2f} | {colour:.2f} |")
 
 
 if __name__ == "__main__":

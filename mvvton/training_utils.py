@@ -446,6 +446,7 @@ def build_components(cfg: ModelConfig, seed: int = 0) -> dict[str, Any]:
         GarmentImageEncoderModel,
         MVVTONUNet2DConditionModel,
         PoseEncoderModel,
+        load_autoencoder,
     )
 
     config_dir = Path(cfg.component_configs) if cfg.component_configs else None
@@ -482,7 +483,8 @@ def build_components(cfg: ModelConfig, seed: int = 0) -> dict[str, Any]:
                     if name == "vae" and cfg.vae_path:
                         continue
                     raise FileNotFoundError(f"{root}: no {name}/ folder (model.init=converted)")
-                components[name] = model_cls.from_pretrained(str(root), subfolder=name)
+                load = load_autoencoder if name == "vae" else model_cls.from_pretrained  # AutoencoderKL or tiny
+                components[name] = load(str(root), subfolder=name)
             if cfg.local_token_injection is not None and (
                 components["unet"].config.local_token_injection != cfg.local_token_injection
             ):
@@ -513,7 +515,7 @@ def build_components(cfg: ModelConfig, seed: int = 0) -> dict[str, Any]:
             else:
                 components["scheduler"] = DDPMScheduler.from_config(default_noise_scheduler_config())
         if cfg.vae_path:
-            components["vae"] = AutoencoderKL.from_pretrained(cfg.vae_path)
+            components["vae"] = load_autoencoder(cfg.vae_path)
         if cfg.prediction_type is not None:
             if cfg.prediction_type not in PREDICTION_TYPES:
                 raise ValueError(

@@ -3,6 +3,7 @@
 from diffusers import AutoencoderKL
 
 from mvvton.models.attention_processor import GarmentTokens, JointAttnProcessor2_0, MVVTONAttnProcessor2_0
+from mvvton.models.autoencoder_tiny import TinyAutoencoderModel, load_autoencoder
 from mvvton.models.garment_encoder import GarmentEncoderModel, GarmentEncoderOutput
 from mvvton.models.image_encoder import GarmentImageEncoderModel
 from mvvton.models.pose_encoder import PoseEncoderModel
@@ -27,4 +28,6 @@ __all__ = [
     "MVVTONAttnProcessor2_0",
     "MVVTONUNet2DConditionModel",
     "PoseEncoderModel",
+    "TinyAutoencoderModel",
+    "load_autoencoder",
 ]

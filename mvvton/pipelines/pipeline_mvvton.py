@@ -20,10 +20,17 @@ from diffusers.utils import replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 
 from mvvton.constants import GarmentView, PersonView
-from mvvton.errors import InvalidArgumentError, ModelLoadError, MVVTONError, NonFiniteResultError
+from mvvton.errors import (
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    ModelLoadError,
+    MVVTONError,
+    NonFiniteResultError,
+)
 from mvvton.image_processor import CLIP_CROP_MARGIN, crop_garment_for_clip
 from mvvton.models import GarmentEncoderModel, GarmentImageEncoderModel, MVVTONUNet2DConditionModel, PoseEncoderModel
 from mvvton.models.attention_processor import GarmentTokens
+from mvvton.models.autoencoder_tiny import TinyAutoencoderModel
 from mvvton.pipelines.input_checks import MAX_WORKING_PIXELS_DEFAULT, CheckedCall, check_call
 from mvvton.pipelines.model_folder import check_pipeline_folder
 from mvvton.pipelines.pipeline_output import MVVTONPipelineOutput
@@ -112,13 +119,25 @@ MISSING_BACK_WARNING = (
 )
 
 
+def check_strength(strength: object, name: str = "strength") -> float:
+    """`strength` as a float in (0, 1]; raises `InvalidArgumentTypeError` / `InvalidArgumentError` otherwise."""
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)):
+        raise InvalidArgumentTypeError(f"`{name}` must be a number in (0, 1], got {type(strength).__name__}")
+    if not 0.0 < float(strength) <= 1.0:  # also rejects NaN; +-inf fall outside
+        raise InvalidArgumentError(
+            f"`{name}` must be in (0, 1] (1 = start from the pre-warp noised to t = 999, as released; lower keeps "
+            f"more of the pre-warp), got {strength}"
+        )
+    return float(strength)
+
+
 class MVVTONPipeline(DiffusionPipeline):
     r"""
     Multi-view virtual try-on with MV-VTON (AAAI 2025): renders a person wearing a garment given its front and back
     product photos.
 
     Components:
-        vae ([`AutoencoderKL`]): image <-> latent.
+        vae ([`AutoencoderKL`] or [`TinyAutoencoderModel`]): image <-> latent.
         unet ([`MVVTONUNet2DConditionModel`]): 9-channel denoiser with joint (global + local) garment attention.
         garment_encoder ([`GarmentEncoderModel`]): local garment tokens of both views, soft-selected by pose.
         scheduler: any diffusers scheduler; the released sampler is DDIM (50 steps, eta 0).
@@ -129,6 +148,7 @@ class MVVTONPipeline(DiffusionPipeline):
     Config:
         garment_timestep: timestep given to the garment encoder (999 in the released sampler).
         default_height / default_width: working size when `height` / `width` are not given.
+        default_strength: `strength` when the call does not give one (1.0: the released sampler).
     """
 
     model_cpu_offload_seq = "image_encoder->pose_encoder->garment_encoder->unet->vae"
@@ -137,7 +157,7 @@ class MVVTONPipeline(DiffusionPipeline):
 
     def __init__(
         self,
-        vae: AutoencoderKL,
+        vae: AutoencoderKL | TinyAutoencoderModel,
         unet: MVVTONUNet2DConditionModel,
         garment_encoder: GarmentEncoderModel,
         scheduler: KarrasDiffusionSchedulers,
@@ -147,6 +167,7 @@ class MVVTONPipeline(DiffusionPipeline):
         default_height: int = 512,
         default_width: int = 384,
         max_working_pixels: int = MAX_WORKING_PIXELS_DEFAULT,
+        default_strength: float = 1.0,
     ):
         super().__init__()
         if garment_encoder is not None and garment_encoder.config.use_soft_selection and pose_encoder is None:
@@ -166,6 +187,7 @@ class MVVTONPipeline(DiffusionPipeline):
             garment_timestep=garment_timestep, default_height=default_height, default_width=default_width,
             max_working_pixels=max_working_pixels,
         )  # fmt: skip
+        self.register_to_config(default_strength=check_strength(default_strength, "default_strength"))
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1) if vae is not None else 8
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor)
         self.mask_processor = VaeImageProcessor(
@@ -514,19 +536,31 @@ class MVVTONPipeline(DiffusionPipeline):
         timesteps: torch.Tensor,
         generator,
         latents: torch.Tensor | None,
+        strength: float = 1.0,
     ) -> torch.Tensor:
         """x_T. Released sampler: the pre-warped composite noised to the last training step (q_sample at t=999,
-        although the first DDIM step is 981). For sigma-based schedulers: noised to the first timestep instead."""
+        although the first DDIM step is 981). For sigma-based schedulers: noised to the first timestep instead.
+        With `strength` < 1 (img2img): noised to the first of the remaining `timesteps`, for every scheduler."""
         device, dtype = self._execution_device, self.unet.dtype
         if latents is not None:
             return latents.to(device=device, dtype=dtype)
         noise = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
         if start_latents is None:
             return noise * self.scheduler.init_noise_sigma
+        if strength < 1.0:
+            return self.scheduler.add_noise(start_latents, noise, timesteps[:1].repeat(shape[0])).to(dtype)
         if hasattr(self.scheduler, "alphas_cumprod") and not hasattr(self.scheduler, "sigmas"):
             alpha_bar = self.scheduler.alphas_cumprod[self.scheduler.config.num_train_timesteps - 1].to(device)
             return (alpha_bar.sqrt() * start_latents + (1 - alpha_bar).sqrt() * noise).to(dtype)
         return self.scheduler.add_noise(start_latents, noise, timesteps[:1].repeat(shape[0]))
+
+    def get_timesteps(self, num_inference_steps: int, strength: float) -> torch.Tensor:
+        """The last `int(num_inference_steps * strength)` of the scheduler's timesteps (as diffusers' img2img)."""
+        num_steps = max(min(int(num_inference_steps * strength), num_inference_steps), 1)
+        start = (num_inference_steps - num_steps) * self.scheduler.order
+        if hasattr(self.scheduler, "set_begin_index"):
+            self.scheduler.set_begin_index(start)
+        return self.scheduler.timesteps[start:]
 
     def prepare_extra_step_kwargs(self, generator, eta: float) -> dict[str, Any]:
         parameters = set(inspect.signature(self.scheduler.step).parameters)
@@ -604,6 +638,7 @@ class MVVTONPipeline(DiffusionPipeline):
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
         start_from_warped: bool = True,
+        strength: float | None = None,
         paste_back: bool = True,
         garment_timestep: int | None = None,
         reproduce_original_guidance: bool = False,
@@ -638,6 +673,10 @@ class MVVTONPipeline(DiffusionPipeline):
                 released), num_images_per_prompt, eta (DDIM eta, 0), generator, latents: as in diffusers.
             start_from_warped (`bool`, defaults to `True`): start from the noised pre-warped composite (released
                 sampler) instead of pure noise.
+            strength (`float` in (0, 1], *optional*): how far the pre-warped composite is noised before denoising,
+                as in diffusers' img2img: `1.0` (the released sampler) noises it to t = 999 and runs every step;
+                below 1 it is noised to about `strength x 1000` and only the last `int(num_inference_steps x
+                strength)` steps run, so more of the pre-warp is kept. Defaults to `config.default_strength`.
             paste_back (`bool`, defaults to `True`): keep the person's pixels outside the regenerated region.
             garment_timestep (`int`, *optional*): garment-encoder timestep; defaults to `config.garment_timestep`.
             reproduce_original_guidance (`bool`): compatibility switch for the released sampler's guidance bug.
@@ -680,6 +719,14 @@ class MVVTONPipeline(DiffusionPipeline):
         height, width = checked.height, checked.width
         num_inference_steps, guidance_scale, eta = checked.num_inference_steps, checked.guidance_scale, checked.eta
         num_images_per_prompt = checked.num_images_per_prompt
+        strength = check_strength(self.config.get("default_strength", 1.0) if strength is None else strength)
+        if strength < 1.0 and not start_from_warped:
+            raise InvalidArgumentError("`strength` < 1 needs `start_from_warped=True` (it keeps part of the pre-warp)")
+        if int(num_inference_steps * strength) < 1:
+            raise InvalidArgumentError(
+                f"`strength` {strength} x `num_inference_steps` {num_inference_steps} leaves no denoising step; "
+                "raise either so that their product is at least 1"
+            )
         self._guidance_scale = guidance_scale
         self._interrupt = False
 
@@ -714,9 +761,9 @@ class MVVTONPipeline(DiffusionPipeline):
         total = batch_size * num_images_per_prompt
         uncond_embeds = self.image_encoder.unconditional_embeds(total).to(global_embeds) if self.image_encoder else None
 
-        # 5. Set timesteps
+        # 5. Set timesteps (with strength < 1, only the last ones: img2img)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
-        timesteps = self.scheduler.timesteps
+        timesteps = self.scheduler.timesteps if strength == 1.0 else self.get_timesteps(num_inference_steps, strength)
         self._num_timesteps = len(timesteps)
 
         # 6. / 7. Prepare mask latents and latent variables
@@ -731,6 +778,7 @@ class MVVTONPipeline(DiffusionPipeline):
             timesteps,
             generator,
             latents,
+            strength,
         )
 
         # 8. Check that sizes match the UNet
@@ -743,7 +791,7 @@ class MVVTONPipeline(DiffusionPipeline):
 
         # 10. Denoising loop
         guidance_tokens = None  # the CFG batch's local tokens, built on the first guided step
-        with self.progress_bar(total=num_inference_steps) as progress_bar:
+        with self.progress_bar(total=len(timesteps)) as progress_bar:
             for i, t in enumerate(timesteps):
                 if self.interrupt:
                     continue
