@@ -51,22 +51,55 @@ EXAMPLE_DOC_STRING = """
 """
 
 VIEW_NAMES = ("front", "back")
+ARGUMENT_NAMES = {
+    "warped_composite": "warped_garment", "inpaint_mask": "mask_image", "person_skeleton": "pose_image",
+    "garment_front_skeleton": "garment_front_pose_image", "garment_back_skeleton": "garment_back_pose_image",
+}  # fmt: skip
+"""Internal column -> the `__call__` argument it comes from (for error messages)."""
 
 
-def _as_rgb_image(value: Any, name: str) -> PIL.Image.Image:
-    """Any accepted image (PIL of any mode, numpy, `(C, H, W)` tensor, path, bytes) -> 8-bit RGB PIL, the one form
-    `VaeImageProcessor` reads unambiguously (alpha composited on white, grey repeated, 16-bit scaled)."""
+def _as_rgb_image(value: Any, name: str) -> PIL.Image.Image | np.ndarray:
+    """Any accepted image -> what `VaeImageProcessor` reads unambiguously: float tensors and float arrays keep their
+    precision as `(H, W, 3)` float32 in [0, 1]; everything else (PIL of any mode, integer arrays, paths, bytes) becomes
+    8-bit RGB PIL (alpha composited on white, grey repeated, 16-bit scaled)."""
     from mvvton.preprocessing.io import load_image
 
-    if isinstance(value, torch.Tensor):
-        value = tensor_to_hwc(value)  # (H, W, C) in [0, 1]
+    if isinstance(value, torch.Tensor) and torch.is_floating_point(value):
+        value = tensor_to_hwc(value)  # (H, W, C) float in [0, 1]
+    elif isinstance(value, torch.Tensor):
+        value = value.detach().cpu().permute(1, 2, 0).numpy()  # uint8 / bool (H, W, C)
+    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
+        array = value[..., None] if value.ndim == 2 else value
+        array = np.repeat(array, 3, axis=2) if array.shape[2] == 1 else array[..., :3]
+        return np.ascontiguousarray(array, dtype=np.float32)
     return load_image(value, name=name)
 
 
-def _as_mask_image(value: Any, name: str) -> PIL.Image.Image:
-    """Any accepted mask -> 8-bit single-channel PIL in [0, 255] (0 = keep, 255 = regenerate)."""
+def _uniform_batch(values: list, channels: int) -> list:
+    """`VaeImageProcessor` needs one type per batch: if any item is a float array, all become float arrays."""
+    if all(isinstance(value, PIL.Image.Image) for value in values):
+        return values
+    converted = []
+    for value in values:
+        if isinstance(value, PIL.Image.Image):
+            value = np.asarray(value, np.float32) / 255
+            value = value[..., None] if value.ndim == 2 else value  # (H, W, C)
+        converted.append(value if channels == 3 or value.shape[-1] == 1 else value[..., :1])
+    return converted
+
+
+def _as_mask_image(value: Any, name: str) -> PIL.Image.Image | np.ndarray:
+    """Any accepted mask -> single channel (0 = keep, 1 = regenerate): float tensors / arrays stay float as
+    `(H, W, 1)` float32 in [0, 1] (soft masks keep their precision); anything else becomes 8-bit `L` PIL."""
     from mvvton.preprocessing.io import load_image
 
+    if isinstance(value, torch.Tensor) and torch.is_floating_point(value):
+        array = value.detach().cpu().float().numpy()
+        array = array.mean(axis=0) if array.ndim == 3 else array  # (C, H, W) -> (H, W)
+        return np.ascontiguousarray(array[..., None], dtype=np.float32)
+    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
+        array = value[..., : min(3, value.shape[-1])].mean(axis=-1) if value.ndim == 3 else value
+        return np.ascontiguousarray(array[..., None], dtype=np.float32)  # (H, W, 1)
     if isinstance(value, (str, os.PathLike, bytes, bytearray)):
         value = load_image(value, name=name)
     if isinstance(value, PIL.Image.Image):
@@ -428,11 +461,11 @@ class MVVTONPipeline(DiffusionPipeline):
                 columns[key].append(sample[key])
 
         def images(key: str) -> torch.Tensor:
-            values = [_as_rgb_image(value, key) for value in columns[key]]
+            values = _uniform_batch([_as_rgb_image(value, ARGUMENT_NAMES.get(key, key)) for value in columns[key]], 3)
             return self.image_processor.preprocess(values, height=height, width=width)  # (B, 3, H, W) [-1, 1]
 
         def masks(key: str) -> torch.Tensor:
-            values = [_as_mask_image(value, key) for value in columns[key]]
+            values = _uniform_batch([_as_mask_image(value, ARGUMENT_NAMES.get(key, key)) for value in columns[key]], 1)
             return self.mask_processor.preprocess(values, height=height, width=width)  # (B, 1, H, W) [0, 1]
 
         garment_masks = None
