@@ -15,7 +15,14 @@ import numpy as np
 from PIL import Image
 
 from mvvton.constants import DEFAULT_HEIGHT, DEFAULT_WIDTH, GarmentView, PersonView
-from mvvton.errors import MissingDependencyError, NoPersonDetectedError
+from mvvton.errors import (
+    InsufficientPoseError,
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    MissingDependencyError,
+    NoPersonDetectedError,
+    SizeBudgetError,
+)
 from mvvton.preprocessing.garment import HumanParser, garment_keypoints, garment_mask
 from mvvton.preprocessing.io import ImageInput, load_image, load_image_and_alpha
 from mvvton.preprocessing.masks import (
@@ -36,6 +43,35 @@ from mvvton.preprocessing.warp import warp_garment, warped_composite
 logger = logging.getLogger(__name__)
 
 PadMode = Literal["white", "edge"]
+
+# Working canvas limits, checked before any OpenCV / mediapipe call (OpenCV aborts the process on absurd sizes).
+MIN_WORKING_SIDE = 32
+MAX_WORKING_SIDE = 8192
+DEFAULT_MAX_WORKING_PIXELS = 4096 * 4096
+_VIEW_CHOICES = ("auto", "front", "side", "back")
+
+
+def validate_working_size(height: object, width: object, *, max_pixels: int = DEFAULT_MAX_WORKING_PIXELS) -> None:
+    """Check the working canvas size before anything is allocated.
+
+    Raises:
+        InvalidArgumentTypeError: not integers (bools and floats are refused).
+        InvalidArgumentError: not a positive multiple of 8, or a side outside [32, 8192].
+        SizeBudgetError: `height * width > max_pixels`.
+    """
+    for name, value in (("height", height), ("width", width)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise InvalidArgumentTypeError(f"`{name}` must be an int, got {type(value).__name__} {value!r}")
+        if not MIN_WORKING_SIDE <= int(value) <= MAX_WORKING_SIDE or int(value) % 8:
+            raise InvalidArgumentError(
+                f"`{name}`={value} is not accepted: use a multiple of 8 between {MIN_WORKING_SIDE} and "
+                f"{MAX_WORKING_SIDE} (MV-VTON works at 512 x 384)"
+            )
+    if int(height) * int(width) > max_pixels:
+        raise SizeBudgetError(
+            f"working size {height}x{width} = {int(height) * int(width):,} px exceeds the preprocessor budget of "
+            f"{max_pixels:,} px: use a smaller height/width, or raise it with TryOnPreprocessor(max_working_pixels=...)"
+        )
 
 
 @dataclass(frozen=True)
