@@ -176,7 +176,8 @@ def decide_view(
     1. Sideness in [0, 1] = mean of `1 - shoulder_ratio / 0.5` (also hips) and `world_side`; a hidden shoulder
        counts as 0.8. Sideness ≤ `SIDE_THRESHOLD` ⇒ FRONT or BACK by the facing score: shoulder order (weight 1),
        hip order (0.5), cos(world yaw) (1); with 2-D keypoints only, a head inside the photo without any face
-       keypoint (OpenPose on a back view) adds -0.7. A face cut off by the frame is no evidence.
+       keypoint (OpenPose on a back view) adds -1.5, winning over the left/right order. A face cut off by the frame
+       is no evidence.
     2. Sideness above the threshold is a profile or a 3/4 view: BACK when the 3-D torso is turned past 100° (away from
        the camera), or when the face is in profile (|head yaw| ≥ 55°) while the shoulders still show width
        (ratio ≥ 0.2) — someone looking back over the shoulder, whom pose models label as if facing the camera;
@@ -218,7 +219,7 @@ def decide_view(
     face = 0.0
     if landmarks is None:  # an OpenPose-like estimator: no face keypoint on a back view
         if _finite(ev["face_seen"]) and ev["face_seen"] <= MIN_CONFIDENCE:
-            face = -0.7
+            face = -1.5  # OpenPose sees no face from behind, and its left/right labels are then unreliable
             reasons.append("head in the photo but no face keypoint")
         elif not _finite(ev["face_seen"]):
             reasons.append("head outside the photo: face not used")
