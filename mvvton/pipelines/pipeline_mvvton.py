@@ -22,6 +22,7 @@ from mvvton.image_processor import CLIP_CROP_MARGIN, crop_garment_for_clip
 from mvvton.models import GarmentEncoderModel, GarmentImageEncoderModel, MVVTONUNet2DConditionModel, PoseEncoderModel
 from mvvton.models.attention_processor import GarmentTokens
 from mvvton.pipelines.pipeline_output import MVVTONPipelineOutput
+from mvvton.preprocessing.paste import check_output_size, paste_batch_into_originals
 
 EXAMPLE_DOC_STRING = """
     Examples:
@@ -241,6 +242,7 @@ class MVVTONPipeline(DiffusionPipeline):
             "garment_back_mask", "person_skeleton", "garment_front_skeleton", "garment_back_skeleton",
         )}  # fmt: skip
         routed, intermediates = [], []
+        placements: list = []  # per sample (crop box, original photo, mask) for output_size="original"
 
         def pick(values: list, index: int):
             return values[index] if len(values) > 1 else (values[0] if values else None)
@@ -267,6 +269,7 @@ class MVVTONPipeline(DiffusionPipeline):
                 person_view, garment_view = self._route(
                     sample_view, None if keypoints is None else np.asarray(keypoints)
                 )
+                placements.append(None)
                 notes: list[str] = []
             else:
                 result = self._get_preprocessor()(
@@ -275,10 +278,13 @@ class MVVTONPipeline(DiffusionPipeline):
                     pick(garment_back, index),
                     mask_image=pick(mask_image, index),
                     person_keypoints=keypoints,
+                    garment_front_mask=pick(garment_front_mask, index),
+                    garment_back_mask=pick(garment_back_mask, index),
                     view=sample_view,
                     height=height,
                     width=width,
                 )
+                placements.append((result.crop_box, result.original_person, result.inpaint_mask))
                 sample = {
                     "person": result.person,
                     "warped_composite": result.warped_composite,
@@ -325,6 +331,7 @@ class MVVTONPipeline(DiffusionPipeline):
             "garment_masks": None if front_masks is None else torch.stack([front_masks, back_masks], dim=1),
             "routed": routed,
             "intermediates": intermediates,
+            "placements": placements,
         }
         if self.uses_pose:
             batch["person_skeleton"] = images(columns["person_skeleton"])
@@ -504,6 +511,7 @@ class MVVTONPipeline(DiffusionPipeline):
         latents: torch.Tensor | None = None,
         start_from_warped: bool = True,
         paste_back: bool = True,
+        output_size: str = "working",
         garment_timestep: int | None = None,
         reproduce_original_guidance: bool = False,
         cache_local_projections: bool = True,
@@ -535,6 +543,11 @@ class MVVTONPipeline(DiffusionPipeline):
             start_from_warped (`bool`, defaults to `True`): start from the noised pre-warped composite (released
                 sampler) instead of pure noise.
             paste_back (`bool`, defaults to `True`): keep the person's pixels outside the regenerated region.
+            output_size (`str`, defaults to `"working"`): `"original"` pastes each result into the person's original
+                photo at its own resolution (crop box, feathered mask edge, colours kept outside the mask; needs
+                output_type "pil" or "np"; prepared inputs stay at the working size); `"working"` returns the
+                `(height, width)` canvas. With `"original"` and `return_intermediates`, `intermediates[i]
+                ["working_image"]` keeps the canvas result.
             garment_timestep (`int`, *optional*): garment-encoder timestep; defaults to `config.garment_timestep`.
             reproduce_original_guidance (`bool`): compatibility switch for the released sampler's guidance bug.
             cache_local_projections (`bool`, defaults to `True`): project the (fixed) local tokens to keys/values
@@ -548,6 +561,7 @@ class MVVTONPipeline(DiffusionPipeline):
         Returns:
             [`MVVTONPipelineOutput`] or `(images,)` / `(images, intermediates)`.
         """
+        check_output_size(output_size, output_type)
         # 0. Default height and width
         height = height or self.config.default_height
         width = width or self.config.default_width
@@ -660,6 +674,11 @@ class MVVTONPipeline(DiffusionPipeline):
                 regenerate = repeat(batch["inpaint_mask"]).to(decoded)
                 decoded = decoded * regenerate + repeat(batch["person"]).to(decoded) * (1 - regenerate)
             images = self.image_processor.postprocess(decoded, output_type=output_type)
+            if output_size == "original":
+                working = images
+                images = paste_batch_into_originals(images, batch["placements"], num_images_per_prompt)
+                for index, record in enumerate(batch["intermediates"]):
+                    record["working_image"] = working[index * num_images_per_prompt]
         self.maybe_free_model_hooks()
 
         intermediates = batch["intermediates"] if return_intermediates else None

@@ -83,3 +83,49 @@ def paste_into_original(
     outside = alpha[..., 0] <= 0
     out[outside] = base[..., :3][outside]
     return out
+
+
+OUTPUT_SIZES = ("working", "original")
+
+
+def check_output_size(output_size: object, output_type: object) -> None:
+    """Validate the pipeline's `output_size` against its `output_type` before any work.
+
+    Raises:
+        InvalidArgumentError: unknown `output_size`, or "original" with a tensor / latent output (one tensor cannot
+            hold photos of different sizes).
+    """
+    if output_size not in OUTPUT_SIZES:
+        raise InvalidArgumentError(f"`output_size` must be one of {OUTPUT_SIZES}, got {output_size!r}")
+    if output_size == "original" and output_type not in ("pil", "np"):
+        raise InvalidArgumentError(
+            f"`output_size='original'` needs output_type 'pil' or 'np' (got {output_type!r}): photos of different "
+            "sizes do not fit one tensor; use output_size='working' for tensors"
+        )
+
+
+def paste_batch_into_originals(
+    images: list[Image.Image] | np.ndarray,
+    placements: list[tuple[CropBox, np.ndarray, np.ndarray] | None],
+    num_images_per_prompt: int = 1,
+) -> list[Image.Image] | list[np.ndarray]:
+    """Paste each working-size output into its sample's original photo (`paste_into_original`).
+
+    Args:
+        images: the pipeline's postprocessed outputs, PIL images or `(N, H, W, 3)` floats in [0, 1]; `N` =
+            samples × `num_images_per_prompt`, samples' images consecutive.
+        placements: per sample `(crop_box, original photo uint8, inpaint mask)`, or None (prepared inputs: that
+            sample stays at the working size).
+    Returns:
+        A list: PIL images for PIL input, `(orig_h, orig_w, 3)` float32 arrays in [0, 1] for array input.
+    """
+    as_pil = isinstance(images, list) and (not images or isinstance(images[0], Image.Image))
+    out: list = []
+    for index, image in enumerate(images):
+        placement = placements[index // num_images_per_prompt]
+        canvas = np.asarray(image) if as_pil else np.round(np.clip(np.asarray(image), 0, 1) * 255).astype(np.uint8)
+        if placement is not None:
+            crop_box, original, mask = placement
+            canvas = paste_into_original(canvas, original, crop_box, mask)
+        out.append(Image.fromarray(canvas) if as_pil else canvas.astype(np.float32) / 255.0)
+    return out
