@@ -285,7 +285,8 @@ def segment_garment(
         seed = max(candidates, key=lambda c: (-len(c[2].failures), c[2].symmetry))[1]
         if seed.any():
             done = attempt("grabcut", _grabcut_mask(small, seed))
-    name, mask, checks = candidates[-1] if done else min(candidates, key=lambda c: (len(c[2].failures), -c[2].symmetry))
+    best = min(candidates, key=lambda c: (len(c[2].failures), -c[2].symmetry))
+    name, mask, checks = candidates[-1] if done else best
     notes: list[str] = []
     if not done:
         area_failed = not MIN_AREA_FRACTION <= checks.area_fraction <= MAX_AREA_FRACTION
@@ -301,7 +302,7 @@ def segment_garment(
     elif name != "colour+edges":
         logger.info("garment mask from the fallback method %s", name)
     if mask.shape != (height, width):
-        mask = (cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) > 0.5)
+        mask = cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) > 0.5
     return GarmentSegmentation(np.asarray(mask, dtype=np.float32), name, checks, notes)
 
 
@@ -487,7 +488,7 @@ LONG_SLEEVE_REACH = 1.05
 
 
 def sleeve_length(landmarks: GarmentLandmarks) -> str:
-    """"sleeveless", "short" or "long" from the landmarks: sleeve reach (shoulder → cuff, mean of both sides) over
+    """Sleeve length ("sleeveless", "short" or "long") from the landmarks: sleeve reach (shoulder → cuff, mean of both sides) over
     the shoulder width; "long" from `LONG_SLEEVE_REACH` (3/4 sleeves count as long: they cover the forearm)."""
     if not landmarks.has_sleeves:
         return "sleeveless"

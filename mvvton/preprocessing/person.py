@@ -199,7 +199,9 @@ class MediaPipePoseEstimator:
         """
         image = np.ascontiguousarray(image)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise InvalidImageError(f"pose estimation needs an (H, W, 3) uint8 RGB array, got {image.shape} {image.dtype}")
+            raise InvalidImageError(
+                f"pose estimation needs an (H, W, 3) uint8 RGB array, got {image.shape} {image.dtype}"
+            )
         height, width = image.shape[:2]
         with self._lock:
             if self._pose is None:
@@ -209,7 +211,9 @@ class MediaPipePoseEstimator:
             pad = max(8, int(0.125 * max(height, width)))
             for attempt, margin in enumerate((0, pad, pad)):
                 graph = self._pose if attempt < 2 else self._retry_pose()
-                work = image if margin == 0 else np.pad(image, ((margin, margin), (margin, margin), (0, 0)), mode="edge")
+                work = (
+                    image if margin == 0 else np.pad(image, ((margin, margin), (margin, margin), (0, 0)), mode="edge")
+                )
                 result = graph.process(np.ascontiguousarray(work))
                 if result.pose_landmarks is not None:
                     break
@@ -265,7 +269,9 @@ def body_scale(keypoints: np.ndarray, min_confidence: float = 0.1) -> float:
     return max(scale, 4.0)
 
 
-def person_mask_from_keypoints(keypoints: np.ndarray, height: int, width: int, min_confidence: float = 0.1) -> np.ndarray:
+def person_mask_from_keypoints(
+    keypoints: np.ndarray, height: int, width: int, min_confidence: float = 0.1
+) -> np.ndarray:
     """A rough person mask drawn from keypoints (when no segmentation backend is available).
 
     Thick limbs, a filled torso polygon and an ellipse for the head.

@@ -18,7 +18,6 @@ from mvvton.constants import COCO18_INDEX, DEFAULT_HEIGHT, DEFAULT_WIDTH, Garmen
 from mvvton.errors import (
     InsufficientPoseError,
     InvalidArgumentError,
-    InvalidArgumentTypeError,
     MissingDependencyError,
     NoPersonDetectedError,
     SizeBudgetError,
@@ -35,52 +34,25 @@ from mvvton.preprocessing.masks import (
     agnostic_mask_from_parsing,
     upper_body_agnostic_mask,
 )
+from mvvton.preprocessing.paste import paste_into_original
 from mvvton.preprocessing.person import (
     MediaPipePoseEstimator,
     PoseEstimator,
     person_mask_from_keypoints,
     with_estimated_hips,
 )
-from mvvton.preprocessing.paste import paste_into_original
 from mvvton.preprocessing.pose import normalize_keypoints, render_skeleton
 from mvvton.preprocessing.view import LOW_CONFIDENCE, ViewDecision, decide_view, garment_view_for
 from mvvton.preprocessing.warp import body_warp_garment, warped_composite
+from mvvton.utils.validation import VIEW_CHOICES, check_choice, check_integer, split_keypoints
 
 logger = logging.getLogger(__name__)
 
 PadMode = Literal["white", "edge"]
 
-# Working canvas limits, checked before any OpenCV / mediapipe call (OpenCV aborts the process on absurd sizes).
-MIN_WORKING_SIDE = 32
-MAX_WORKING_SIDE = 8192
-DEFAULT_MAX_WORKING_PIXELS = 4096 * 4096
-_VIEW_CHOICES = ("auto", "front", "side", "back")
 _RS, _LS = COCO18_INDEX["right_shoulder"], COCO18_INDEX["left_shoulder"]
 _RH, _LH = COCO18_INDEX["right_hip"], COCO18_INDEX["left_hip"]
 _MIN_CONF = 0.1
-
-
-def validate_working_size(height: object, width: object, *, max_pixels: int = DEFAULT_MAX_WORKING_PIXELS) -> None:
-    """Check the working canvas size before anything is allocated.
-
-    Raises:
-        InvalidArgumentTypeError: not integers (bools and floats are refused).
-        InvalidArgumentError: not a positive multiple of 8, or a side outside [32, 8192].
-        SizeBudgetError: `height * width > max_pixels`.
-    """
-    for name, value in (("height", height), ("width", width)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise InvalidArgumentTypeError(f"`{name}` must be an int, got {type(value).__name__} {value!r}")
-        if not MIN_WORKING_SIDE <= int(value) <= MAX_WORKING_SIDE or int(value) % 8:
-            raise InvalidArgumentError(
-                f"`{name}`={value} is not accepted: use a multiple of 8 between {MIN_WORKING_SIDE} and "
-                f"{MAX_WORKING_SIDE} (MV-VTON works at 512 x 384)"
-            )
-    if int(height) * int(width) > max_pixels:
-        raise SizeBudgetError(
-            f"working size {height}x{width} = {int(height) * int(width):,} px exceeds the preprocessor budget of "
-            f"{max_pixels:,} px: use a smaller height/width, or raise it with TryOnPreprocessor(max_working_pixels=...)"
-        )
 
 
 @dataclass(frozen=True)
@@ -136,7 +108,9 @@ class CropBox:
         restored = cv2.resize(canvas[rows, cols], (orig_w, orig_h), interpolation=up)
         if mask is None:
             return np.clip(restored, 0, 255).astype(np.uint8)
-        m = cv2.resize(np.asarray(mask, dtype=np.float32)[rows, cols], (orig_w, orig_h), interpolation=cv2.INTER_LINEAR)
+        m = cv2.resize(
+            np.asarray(mask, dtype=np.float32)[rows, cols], (orig_w, orig_h), interpolation=cv2.INTER_LINEAR
+        )
         out = base.astype(np.float32) * (1.0 - m[..., None]) + restored.astype(np.float32) * m[..., None]
         return np.round(np.clip(out, 0, 255)).astype(np.uint8)
 
@@ -267,7 +241,9 @@ class PreprocessedTryOn:
         resolution: only the regenerated region (`inpaint_mask`, feathered edge) changes. `(orig_h, orig_w, 3)` uint8.
         """
         if self.original_person is None:
-            raise InvalidArgumentError("this result holds no original photo: pass it to `paste_into_original` yourself")
+            raise InvalidArgumentError(
+                "this result holds no original photo: pass it to `paste_into_original` yourself"
+            )
         return paste_into_original(result, self.original_person, self.crop_box, self.inpaint_mask, feather=feather)
 
     def to_debug_images(self) -> dict[str, Image.Image]:
@@ -299,6 +275,29 @@ class PreprocessedTryOn:
         }
 
 
+PREPROCESS_MAX_SIDE = 8192
+PREPROCESS_MAX_PIXELS = 4096 * 4096
+
+
+def check_preprocess_arguments(
+    height: object, width: object, view: object, person_keypoints: object
+) -> tuple[int, int, str, np.ndarray | None]:
+    """Validate the preprocessor's call arguments before any image is decoded or any native (OpenCV / mediapipe)
+    code runs: an absurd canvas would abort the process inside OpenCV. Raises typed `MVVTONError`s."""
+    height = check_integer("height", height, 32, PREPROCESS_MAX_SIDE)
+    width = check_integer("width", width, 32, PREPROCESS_MAX_SIDE)
+    if height * width > PREPROCESS_MAX_PIXELS:
+        raise SizeBudgetError(
+            f"canvas {height}x{width} = {height * width:,} pixels is above the preprocessor's limit of "
+            f"{PREPROCESS_MAX_PIXELS:,}; the released models work at 512x384"
+        )
+    view = check_choice("view", view.value if isinstance(view, PersonView) else view, VIEW_CHOICES)
+    keypoints = split_keypoints(person_keypoints)
+    if len(keypoints) > 1:
+        raise InvalidArgumentError(f"`person_keypoints`: one (18, 3) array per call, got {len(keypoints)}")
+    return height, width, view, keypoints[0] if keypoints else None
+
+
 class TryOnPreprocessor:
     """Raw photos → `PreprocessedTryOn`, offline (numpy / OpenCV; mediapipe for pose, built lazily).
 
@@ -307,7 +306,6 @@ class TryOnPreprocessor:
         human_parser: optional `HumanParser`; when given, the inpainting mask follows the exact VITON-HD / DressCode
             rule on its label map (`agnostic_mask_from_parsing`) instead of the pose-based drawing.
         person_pad: padding of the person canvas, "white" or "edge".
-        max_working_pixels: budget for `height * width`, checked before any allocation.
     """
 
     def __init__(
@@ -316,14 +314,12 @@ class TryOnPreprocessor:
         *,
         human_parser: HumanParser | None = None,
         person_pad: PadMode = "white",
-        max_working_pixels: int = DEFAULT_MAX_WORKING_PIXELS,
     ) -> None:
         if person_pad not in ("white", "edge"):
             raise InvalidArgumentError(f"person_pad must be 'white' or 'edge', got {person_pad!r}")
         self._pose_estimator = pose_estimator
         self.human_parser = human_parser
         self.person_pad = person_pad
-        self.max_working_pixels = int(max_working_pixels)
 
     @property
     def pose_estimator(self) -> PoseEstimator:
@@ -331,30 +327,6 @@ class TryOnPreprocessor:
         if self._pose_estimator is None:
             self._pose_estimator = MediaPipePoseEstimator()
         return self._pose_estimator
-
-    def check_arguments(self, *, view: object, height: object, width: object, person_keypoints: object) -> None:
-        """Validate the call arguments before any image is decoded or any native call is made.
-
-        Raises:
-            InvalidArgumentError, InvalidArgumentTypeError, SizeBudgetError.
-        """
-        validate_working_size(height, width, max_pixels=self.max_working_pixels)
-        view_value = view.value if isinstance(view, PersonView) else view
-        if not isinstance(view_value, str) or view_value not in _VIEW_CHOICES:
-            raise InvalidArgumentError(f"`view` must be one of {_VIEW_CHOICES}, got {view!r}")
-        if person_keypoints is not None:
-            try:
-                kp = np.asarray(person_keypoints, dtype=np.float32)
-            except (TypeError, ValueError) as exc:
-                raise InvalidArgumentTypeError(
-                    f"`person_keypoints` must be an (18, 3) array of numbers, got {type(person_keypoints).__name__}"
-                ) from exc
-            if kp.shape != (18, 3):
-                raise InvalidArgumentError(
-                    f"`person_keypoints` must have shape (18, 3) (COCO-18 x, y, confidence), got {kp.shape}"
-                )
-            if not np.isfinite(kp).all():
-                raise InvalidArgumentError("`person_keypoints` contains NaN or inf: pass finite values")
 
     def __call__(
         self,
@@ -384,11 +356,11 @@ class TryOnPreprocessor:
             view: "auto", or force "front" / "side" / "back".
             height, width: canvas size (MV-VTON: 512 × 384), multiples of 8 within the pixel budget.
         Raises:
-            InvalidArgumentError, InvalidArgumentTypeError, SizeBudgetError (before any work); InvalidImageError,
+            InvalidArgumentError, SizeBudgetError (before any work, `check_preprocess_arguments`); InvalidImageError,
             NoPersonDetectedError, NoGarmentDetectedError, InsufficientPoseError (no shoulder visible and no
             `mask_image`), MissingDependencyError.
         """
-        self.check_arguments(view=view, height=height, width=width, person_keypoints=person_keypoints)
+        height, width, view, person_keypoints = check_preprocess_arguments(height, width, view, person_keypoints)
         timings: dict[str, float] = {}
         notes: list[str] = []
 
@@ -460,7 +432,10 @@ class TryOnPreprocessor:
         # 5. Garments: mask on the original photo (its own background), then fit to the canvas.
         with stage("garment_mask"):
             garments = {}
-            views = (("front", front_arr, front_alpha, GarmentView.FRONT), ("back", back_arr, back_alpha, GarmentView.BACK))
+            views = (
+                ("front", front_arr, front_alpha, GarmentView.FRONT),
+                ("back", back_arr, back_alpha, GarmentView.BACK),
+            )
             for name, arr, alpha, gview in views:
                 if name == "back" and garment_back is None:  # the front photo, described by a back skeleton
                     f_canvas, f_mask, _, _, f_landmarks = garments["front"]
@@ -503,7 +478,9 @@ class TryOnPreprocessor:
                     person_mask=person_mask,
                 )  # fmt: skip
             else:
-                notes.append("no shoulder in the photo: no garment pre-warp (the model starts from the agnostic image)")
+                notes.append(
+                    "no shoulder in the photo: no garment pre-warp (the model starts from the agnostic image)"
+                )
                 warped = np.full((height, width, 3), 255, np.uint8)
                 warped_mask = np.zeros((height, width), np.float32)
             composite = warped_composite(agnostic, warped, warped_mask)
@@ -540,7 +517,9 @@ class TryOnPreprocessor:
             original_person=person_arr,
         )
 
-    def _person_mask_only(self, person: np.ndarray, box: CropBox, keypoints: np.ndarray, notes: list[str]) -> np.ndarray:
+    def _person_mask_only(
+        self, person: np.ndarray, box: CropBox, keypoints: np.ndarray, notes: list[str]
+    ) -> np.ndarray:
         """Person mask when keypoints are given: the estimator's segmentation if available, else from keypoints."""
         try:
             return estimate_pose_in_box(self.pose_estimator, person, box).person_mask

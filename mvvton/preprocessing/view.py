@@ -232,7 +232,12 @@ def decide_view(
         if _finite(yaw) and abs(yaw) > 100.0:
             reasons.insert(0, f"3/4 back: torso turned {abs(yaw):.0f}° from the camera")
             return ViewDecision(PersonView.BACK, 0.5, ev, "back: " + ", ".join(reasons))
-        if _finite(head_yaw) and abs(head_yaw) >= 55.0 and _finite(ev["shoulder_ratio"]) and ev["shoulder_ratio"] >= 0.2:
+        if (
+            _finite(head_yaw)
+            and abs(head_yaw) >= 55.0
+            and _finite(ev["shoulder_ratio"])
+            and ev["shoulder_ratio"] >= 0.2
+        ):
             reasons.insert(0, f"face in profile (head yaw {abs(head_yaw):.0f}°) over a 3/4 torso (shoulder ratio "
                               f"{ev['shoulder_ratio']:.2f}): looking back over the shoulder")  # fmt: skip
             return ViewDecision(PersonView.BACK, 0.4, ev, "back: " + ", ".join(reasons))

@@ -153,8 +153,8 @@ def correspondences(garment_keypoints: np.ndarray, person_keypoints: np.ndarray)
         _frontal_targets(g, p, scale, scale_x, p_torso, src, dst)
     if not src:
         raise InsufficientPoseError(
-            "no matching keypoints between garment and person: the warp needs the person's neck or a shoulder; use a "
-            "photo showing the shoulders or pass `person_keypoints`"
+            "the garment warp needs the neck or a shoulder visible in both the person photo and the garment photo, "
+            "and none was found; use a person photo that shows the shoulders, or pass `warped_garment` yourself"
         )
     src_arr, dst_arr = np.array(src), np.array(dst)
     # Drop targets that collapse onto another one (e.g. both shoulders of a profile view): they would fold the warp.
@@ -212,7 +212,11 @@ def _frontal_targets(
 
 
 def _profile_targets(
-    g: np.ndarray, p_neck: np.ndarray, p_hips: list[np.ndarray], p_torso: float, src: list[np.ndarray],
+    g: np.ndarray,
+    p_neck: np.ndarray,
+    p_hips: list[np.ndarray],
+    p_torso: float,
+    src: list[np.ndarray],
     dst: list[np.ndarray],
 ) -> None:
     """Side view: the garment is squeezed to the body's depth (≈ 0.6 × torso length), keeping its left/right order."""
@@ -335,7 +339,12 @@ def _without_sleeves(kp: np.ndarray) -> np.ndarray:
 
 
 def _sleeve_maps(
-    g_shoulder: np.ndarray, g_cuff: np.ndarray, arm: list[np.ndarray], scale: float, height: int, width: int,
+    g_shoulder: np.ndarray,
+    g_cuff: np.ndarray,
+    arm: list[np.ndarray],
+    scale: float,
+    height: int,
+    width: int,
     reach: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Backward maps bending the straight garment sleeve (shoulder → cuff) along the person's arm polyline.
