@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +26,7 @@ from mvvton.errors import (
     SizeBudgetError,
 )
 from mvvton.preprocessing.garment import (
+    GarmentSegmentation,
     HumanParser,
     garment_landmarks,
     segment_garment,
@@ -306,6 +310,8 @@ class TryOnPreprocessor:
         human_parser: optional `HumanParser`; when given, the inpainting mask follows the exact VITON-HD / DressCode
             rule on its label map (`agnostic_mask_from_parsing`) instead of the pose-based drawing.
         person_pad: padding of the person canvas, "white" or "edge".
+        garment_cache_size: product-photo masks kept (least recently used, keyed by the pixels' hash), so a garment
+            tried on many people is segmented once; 0 disables the cache.
     """
 
     def __init__(
@@ -314,10 +320,14 @@ class TryOnPreprocessor:
         *,
         human_parser: HumanParser | None = None,
         person_pad: PadMode = "white",
+        garment_cache_size: int = 16,
     ) -> None:
         if person_pad not in ("white", "edge"):
             raise InvalidArgumentError(f"person_pad must be 'white' or 'edge', got {person_pad!r}")
         self._pose_estimator = pose_estimator
+        self.garment_cache_size = int(garment_cache_size)
+        self._garment_cache: OrderedDict[bytes, GarmentSegmentation] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self.human_parser = human_parser
         self.person_pad = person_pad
 
@@ -448,7 +458,7 @@ class TryOnPreprocessor:
                 elif use_alpha:  # a cut-out (transparent background) product image carries its own mask
                     mask = (alpha > 127).astype(np.float32)
                 else:
-                    segmentation = segment_garment(arr)
+                    segmentation = self._segment_garment(arr)
                     mask = segmentation.mask
                     notes.extend(f"{name} garment: {note}" for note in segmentation.warnings)
                 g_canvas, g_box = fit_to_canvas(arr, height, width, pad="white")
@@ -516,6 +526,23 @@ class TryOnPreprocessor:
             sleeve_length=sleeves,
             original_person=person_arr,
         )
+
+    def _segment_garment(self, image: np.ndarray) -> GarmentSegmentation:
+        """`segment_garment`, through the LRU cache of product-photo masks."""
+        if self.garment_cache_size <= 0:
+            return segment_garment(image)
+        key = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest() + repr(image.shape).encode()
+        with self._cache_lock:
+            cached = self._garment_cache.get(key)
+            if cached is not None:
+                self._garment_cache.move_to_end(key)
+                return cached
+        result = segment_garment(image)
+        with self._cache_lock:
+            self._garment_cache[key] = result
+            while len(self._garment_cache) > self.garment_cache_size:
+                self._garment_cache.popitem(last=False)
+        return result
 
     def _person_mask_only(
         self, person: np.ndarray, box: CropBox, keypoints: np.ndarray, notes: list[str]

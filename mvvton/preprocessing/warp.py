@@ -346,17 +346,23 @@ def _sleeve_maps(
     height: int,
     width: int,
     reach: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray]:
     """Backward maps bending the straight garment sleeve (shoulder → cuff) along the person's arm polyline.
 
     Every output pixel within `reach` of the arm gets its arc length `s` along the arm and signed distance `d`
     from it; it samples the garment at `shoulder + (s / scale) · u + (d / scale) · n` (u along the sleeve, n its
-    normal). Returns `(map_x, map_y, valid)`.
+    normal). Only the arm's bounding box (± `reach`) is computed. Returns `(window, map_x, map_y, valid)` with the
+    maps of the `window = (rows, cols)` of the output.
     """
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    best_d = np.full((height, width), np.inf, np.float32)
-    arc = np.zeros((height, width), np.float32)
-    signed = np.zeros((height, width), np.float32)
+    points = np.array(arm, dtype=np.float32)
+    x0, y0 = np.floor(points.min(axis=0) - reach).astype(int)
+    x1, y1 = np.ceil(points.max(axis=0) + reach).astype(int) + 1
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
+    window = (slice(y0, max(y0, y1)), slice(x0, max(x0, x1)))
+    ys, xs = np.mgrid[window].astype(np.float32)
+    best_d = np.full(ys.shape, np.inf, np.float32)
+    arc = np.zeros(ys.shape, np.float32)
+    signed = np.zeros(ys.shape, np.float32)
     offset = 0.0
     for a, b in zip(arm[:-1], arm[1:]):
         seg = (b - a).astype(np.float32)
@@ -381,7 +387,7 @@ def _sleeve_maps(
     map_x = g_shoulder[0] + s_g * gu[0] + d_g * gn[0]
     map_y = g_shoulder[1] + s_g * gu[1] + d_g * gn[1]
     valid = (best_d <= reach) & (arc > 0)
-    return map_x.astype(np.float32), map_y.astype(np.float32), valid
+    return window, map_x.astype(np.float32), map_y.astype(np.float32), valid
 
 
 def _fill_gaps(
@@ -395,9 +401,14 @@ def _fill_gaps(
     weight = (mask > 0.5).astype(np.float32)
     out = warped.copy()
     todo = gaps.copy()
+    height, width = mask.shape
+    small = (max(1, width // 4), max(1, height // 4))
+    weighted = cv2.resize(warped.astype(np.float32) * weight[..., None], small, interpolation=cv2.INTER_AREA)
+    small_weight = cv2.resize(weight, small, interpolation=cv2.INTER_AREA)
     for factor in (1.0, 3.0):
-        num = cv2.GaussianBlur(warped.astype(np.float32) * weight[..., None], (0, 0), sigma * factor)
-        den = cv2.GaussianBlur(weight, (0, 0), sigma * factor)
+        # Blurred at quarter resolution (the fill is a smooth colour field), then brought back to full size.
+        num = cv2.resize(cv2.GaussianBlur(weighted, (0, 0), sigma * factor / 4), (width, height))
+        den = cv2.resize(cv2.GaussianBlur(small_weight, (0, 0), sigma * factor / 4), (width, height))
         reached = todo & (den > 1e-3)
         out[reached] = np.clip(num[reached] / den[reached][:, None], 0, 255).astype(np.uint8)
         todo &= ~reached
@@ -475,15 +486,18 @@ def body_warp_garment(
             if g_sh is None or g_cuff is None or len(arm) < 2:
                 continue
             g_len = float(np.hypot(*(g_cuff - g_sh)))
-            sleeve_x, sleeve_y, valid = _sleeve_maps(g_sh, g_cuff, arm, scale, height, width,
-                                                     reach=0.6 * g_len * scale + 2)  # fmt: skip
+            window, sleeve_x, sleeve_y, valid = _sleeve_maps(
+                g_sh, g_cuff, arm, scale, height, width, reach=0.6 * g_len * scale + 2
+            )
+            if valid.size == 0:
+                continue
             s_img = cv2.remap(garment, sleeve_x, sleeve_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                               borderValue=(255, 255, 255))  # fmt: skip
             s_mask = cv2.remap(sleeve_only, sleeve_x, sleeve_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                borderValue=0)  # fmt: skip
             s_mask = (s_mask > 0.5) & valid
-            warped[s_mask] = s_img[s_mask]
-            mask[s_mask] = 1.0
+            warped[window][s_mask] = s_img[s_mask]
+            mask[window][s_mask] = 1.0
         if clip_mask is not None:
             mask *= (np.asarray(clip_mask) > 0.5).astype(np.float32)
         unit = max(float(np.hypot(*(p_ls - p_rs))), 4.0)
