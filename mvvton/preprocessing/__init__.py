@@ -7,12 +7,17 @@ Entry point: `TryOnPreprocessor`. Stages are usable on their own: `io` (loading)
 
 from mvvton.preprocessing.garment import (
     GarmentLandmarks,
+    GarmentSegmentation,
     HumanParser,
+    MaskChecks,
     OnnxHumanParser,
+    check_garment_mask,
     garment_from_worn_photo,
     garment_keypoints,
     garment_landmarks,
     garment_mask,
+    segment_garment,
+    sleeve_length,
 )
 from mvvton.preprocessing.io import load_image, load_image_and_alpha, save_image_atomic
 from mvvton.preprocessing.masks import (
@@ -21,6 +26,7 @@ from mvvton.preprocessing.masks import (
     mask_from_user,
     upper_body_agnostic_mask,
 )
+from mvvton.preprocessing.paste import paste_into_original
 from mvvton.preprocessing.person import (
     MediaPipePoseEstimator,
     PoseEstimator,
@@ -29,12 +35,14 @@ from mvvton.preprocessing.person import (
 )
 from mvvton.preprocessing.pose import normalize_keypoints, render_skeleton, scale_keypoints
 from mvvton.preprocessing.preprocessor import CropBox, PreprocessedTryOn, TryOnPreprocessor, fit_to_canvas
-from mvvton.preprocessing.view import classify_person_view, garment_view_for
-from mvvton.preprocessing.warp import ThinPlateSpline, warp_garment, warped_composite
+from mvvton.preprocessing.view import ViewDecision, classify_person_view, decide_view, garment_view_for
+from mvvton.preprocessing.warp import ThinPlateSpline, body_warp_garment, warp_garment, warped_composite
 
 __all__ = [
     "CropBox",
     "GarmentLandmarks",
+    "GarmentSegmentation",
+    "MaskChecks",
     "HumanParser",
     "MediaPipePoseEstimator",
     "OnnxHumanParser",
@@ -42,10 +50,14 @@ __all__ = [
     "PoseResult",
     "PreprocessedTryOn",
     "ThinPlateSpline",
+    "ViewDecision",
     "TryOnPreprocessor",
     "agnostic_image",
     "agnostic_mask_from_parsing",
+    "body_warp_garment",
+    "check_garment_mask",
     "classify_person_view",
+    "decide_view",
     "fit_to_canvas",
     "garment_from_worn_photo",
     "garment_keypoints",
@@ -56,10 +68,13 @@ __all__ = [
     "load_image_and_alpha",
     "mask_from_user",
     "normalize_keypoints",
+    "paste_into_original",
     "person_mask_from_keypoints",
     "render_skeleton",
     "save_image_atomic",
     "scale_keypoints",
+    "segment_garment",
+    "sleeve_length",
     "upper_body_agnostic_mask",
     "warp_garment",
     "warped_composite",
