@@ -47,14 +47,39 @@ EXAMPLE_DOC_STRING = """
 VIEW_NAMES = ("front", "back")
 
 
-def _processor_input(value: Any) -> Any:
-    """numpy uint8 images and float masks from the preprocessor -> PIL (what `VaeImageProcessor` reads unambiguously)."""
-    if isinstance(value, np.ndarray):
-        if value.dtype == np.uint8:
-            return PIL.Image.fromarray(value)
-        if value.ndim == 2:  # float mask in [0, 1]
-            return PIL.Image.fromarray(np.clip(np.round(value * 255), 0, 255).astype(np.uint8), mode="L")
-    return value
+def _as_rgb_image(value: Any, name: str) -> PIL.Image.Image:
+    """Any accepted image (PIL of any mode, numpy, `(C, H, W)` tensor, path, bytes) -> 8-bit RGB PIL, the one form
+    `VaeImageProcessor` reads unambiguously (alpha composited on white, grey repeated, 16-bit scaled)."""
+    from mvvton.preprocessing.io import load_image
+
+    if isinstance(value, torch.Tensor):
+        value = tensor_to_hwc(value)  # (H, W, C) in [0, 1]
+    return load_image(value, name=name)
+
+
+def _as_mask_image(value: Any, name: str) -> PIL.Image.Image:
+    """Any accepted mask -> 8-bit single-channel PIL in [0, 255] (0 = keep, 255 = regenerate)."""
+    from mvvton.preprocessing.io import load_image
+
+    if isinstance(value, (str, os.PathLike, bytes, bytearray)):
+        value = load_image(value, name=name)
+    if isinstance(value, PIL.Image.Image):
+        return value if value.mode == "L" else value.convert("RGB").convert("L")
+    if isinstance(value, torch.Tensor):
+        array = value.detach().cpu()
+        array = (array.float() / 255 if array.dtype == torch.uint8 else array.float()).numpy()
+        array = array.mean(axis=0) if array.ndim == 3 else array  # (C, H, W) -> (H, W)
+    else:
+        array = np.asarray(value)
+        if array.ndim == 3:
+            array = array[..., : min(3, array.shape[-1])].mean(axis=-1, dtype=np.float64)  # (H, W, C) -> (H, W)
+            array = array / 255 if np.asarray(value).dtype == np.uint8 else array
+        elif array.dtype == np.uint8:
+            array = array / 255
+        if np.asarray(value).dtype == np.uint16:
+            array = array / 65535
+    array = np.asarray(array, dtype=np.float64)
+    return PIL.Image.fromarray(np.clip(np.round(array * 255), 0, 255).astype(np.uint8), mode="L")
 
 
 def _preprocessor_input(value: Any) -> Any:
@@ -386,33 +411,36 @@ class MVVTONPipeline(DiffusionPipeline):
             for key in columns:
                 columns[key].append(sample[key])
 
-        def images(values: list) -> torch.Tensor:
-            values = [_processor_input(value) for value in values]
+        def images(key: str) -> torch.Tensor:
+            values = [_as_rgb_image(value, key) for value in columns[key]]
             return self.image_processor.preprocess(values, height=height, width=width)  # (B, 3, H, W) [-1, 1]
 
-        def masks(values: list) -> torch.Tensor | None:
-            if any(value is None for value in values):
-                return None
-            values = [_processor_input(value) for value in values]
+        def masks(key: str) -> torch.Tensor:
+            values = [_as_mask_image(value, key) for value in columns[key]]
             return self.mask_processor.preprocess(values, height=height, width=width)  # (B, 1, H, W) [0, 1]
 
-        garments = torch.stack([images(columns["garment_front"]), images(columns["garment_back"])], dim=1)
-        front_masks, back_masks = masks(columns["garment_front_mask"]), masks(columns["garment_back_mask"])
+        garment_masks = None
+        if any(value is not None for value in columns["garment_front_mask"] + columns["garment_back_mask"]):
+            empty = np.zeros((height, width), np.float32)  # a view without a mask: the CLIP crop takes it whole
+            for key in ("garment_front_mask", "garment_back_mask"):
+                columns[key] = [empty if value is None else value for value in columns[key]]
+            garment_masks = torch.stack([masks("garment_front_mask"), masks("garment_back_mask")], dim=1)
+        garments = torch.stack([images("garment_front"), images("garment_back")], dim=1)
         batch = {
-            "person": images(columns["person"]),
-            "warped_composite": images(columns["warped_composite"]),
-            "inpaint_mask": masks(columns["inpaint_mask"]),
+            "person": images("person"),
+            "warped_composite": images("warped_composite"),
+            "inpaint_mask": masks("inpaint_mask"),
             "garments": garments[:, : self.num_garment_views],  # (B, V, 3, H, W)
-            "garment_masks": None if front_masks is None else torch.stack([front_masks, back_masks], dim=1),
+            "garment_masks": garment_masks,  # (B, 2, 1, H, W) or None
             "routed": routed,
             "intermediates": intermediates,
             "placements": placements,
         }
         if self.uses_pose:
-            batch["person_skeleton"] = images(columns["person_skeleton"])
+            batch["person_skeleton"] = images("person_skeleton")
             batch["garment_skeletons"] = torch.stack(
-                [images(columns["garment_front_skeleton"]), images(columns["garment_back_skeleton"])], dim=1
-            )[:, : self.num_garment_views]
+                [images("garment_front_skeleton"), images("garment_back_skeleton")], dim=1
+            )[:, : self.num_garment_views]  # (B, V, 3, H, W)
         return batch
 
     # --------------------------------------------------------------------------------------------------------------

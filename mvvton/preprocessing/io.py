@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from mvvton.constants import MAX_INPUT_PIXELS
+from mvvton.constants import MAX_INPUT_PIXELS, MIN_IMAGE_SIDE
 from mvvton.errors import ImageNotFoundError, InvalidArgumentTypeError, InvalidImageError, OutputPathError
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,6 @@ logger = logging.getLogger(__name__)
 ImageInput = str | os.PathLike | bytes | bytearray | Image.Image | np.ndarray
 """Anything `load_image` accepts: a path, encoded bytes, a PIL image or an `(H, W[, C])` array."""
 
-MIN_IMAGE_SIDE = 32
 _WHITE = (255, 255, 255)
 
 

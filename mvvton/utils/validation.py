@@ -17,8 +17,14 @@ import numpy as np
 import PIL.Image
 import torch
 
-from mvvton.constants import MAX_INPUT_PIXELS
-from mvvton.errors import ImageNotFoundError, InvalidArgumentError, InvalidArgumentTypeError, SizeBudgetError
+from mvvton.constants import MAX_INPUT_PIXELS, MIN_IMAGE_SIDE
+from mvvton.errors import (
+    ImageNotFoundError,
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    InvalidImageError,
+    SizeBudgetError,
+)
 
 VIEW_CHOICES = ("auto", "front", "side", "back")
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
@@ -102,8 +108,10 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
 def _check_image_item(name: str, item: Any, *, is_mask: bool) -> None:
     """One sample's image: type, layout, finiteness and range; never decodes a file (the loader does that)."""
     if isinstance(item, PIL.Image.Image):
-        if item.width < 1 or item.height < 1:
-            raise InvalidArgumentError(f"`{name}` is an empty {item.width}x{item.height} image")
+        if min(item.width, item.height) < MIN_IMAGE_SIDE:
+            raise InvalidImageError(
+                f"`{name}` is {item.width}x{item.height}: images smaller than {MIN_IMAGE_SIDE} px on a side are not usable"
+            )
         if item.width * item.height > MAX_INPUT_PIXELS:
             raise SizeBudgetError(
                 f"`{name}` has {item.width * item.height:,} pixels, above the input limit of {MAX_INPUT_PIXELS:,}: "
@@ -144,8 +152,10 @@ def _check_image_item(name: str, item: Any, *, is_mask: bool) -> None:
         raise InvalidArgumentTypeError(
             f"`{name}` cannot be {describe_value(item)} ({type(item).__name__}); pass {IMAGE_TYPES_TEXT}"
         )
-    if height < 1 or width < 1:
-        raise InvalidArgumentError(f"`{name}` is empty: {describe_value(array)}")
+    if min(height, width) < MIN_IMAGE_SIDE:
+        raise InvalidImageError(
+            f"`{name}` is {width}x{height}: images smaller than {MIN_IMAGE_SIDE} px on a side are not usable"
+        )
     if height * width > MAX_INPUT_PIXELS:
         raise SizeBudgetError(
             f"`{name}` has {height * width:,} pixels, above the input limit of {MAX_INPUT_PIXELS:,}: downscale it first"
@@ -168,8 +178,8 @@ def _check_pixel_values(name: str, array: np.ndarray | torch.Tensor, *, is_mask:
         if array.dtype == np.bool_ or array.dtype == np.uint8:
             return
         if np.issubdtype(array.dtype, np.integer):
-            if array.dtype == np.uint16 and not is_mask:
-                return  # 16-bit photo: scaled to 8 bits by the loader
+            if array.dtype == np.uint16:
+                return  # 16-bit data: scaled to 8 bits
             raise InvalidArgumentTypeError(
                 f"`{name}` array must be uint8, uint16 or float in [0, 1], got {array.dtype}"
             )

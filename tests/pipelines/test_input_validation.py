@@ -175,3 +175,28 @@ def test_corrupt_model_folder_is_a_typed_load_error(pipe, tmp_path):
         MVVTONPipeline.from_pretrained(tmp_path / "model")
     with pytest.raises(ModelLoadError, match="does not exist"):
         MVVTONPipeline.from_pretrained(tmp_path / "missing")
+
+
+def _image_forms(tmp_path_factory) -> dict:
+    image = synthetic_image(7)
+    path = tmp_path_factory.mktemp("forms") / "image.png"
+    image.save(path)
+    return {
+        "pil_L": image.convert("L"), "pil_RGBA": image.convert("RGBA"), "pil_P": image.convert("P"),
+        "pil_CMYK": image.convert("CMYK"), "np_gray": np.asarray(image.convert("L")),
+        "np_rgba": np.asarray(image.convert("RGBA")), "np_uint16": np.asarray(image).astype(np.uint16) * 257,
+        "tensor_1ch": torch.rand(1, 64, 64), "tensor_bool": torch.rand(3, 64, 64) > 0.5,
+        "tensor_uint8": torch.from_numpy(np.array(image)).permute(2, 0, 1), "path": str(path),
+        "bytes": path.read_bytes(),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "target", ["person", "garment_front", "warped_garment", "mask_image", "pose_image", "garment_front_mask"]
+)
+def test_every_accepted_image_form_works_for_every_image_argument(pipe, tmp_path_factory, target):
+    """Modes and layouts that used to reach the VAE raw (1 or 4 channels, bool, uint16, paths, bytes) now give a
+    valid result: every image is brought to RGB (masks to one channel) before `VaeImageProcessor`."""
+    for form, value in _image_forms(tmp_path_factory).items():
+        images = pipe(**dummy_inputs(**{target: value, "num_inference_steps": 1})).images
+        assert images.shape == (1, 64, 64, 3) and np.isfinite(images).all(), (target, form)
