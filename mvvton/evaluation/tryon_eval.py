@@ -58,7 +58,8 @@ def _to_uint8(image: torch.Tensor) -> np.ndarray:
 def tps_prewarp_batch(batch: dict, *, front_as_back: bool = False) -> torch.Tensor:
     """The library's pre-warp composite (`body_warp_garment`, as `TryOnPreprocessor` uses it) of each sample's routed
     garment (`garment_view`), as the pipeline builds it from photos: garment skeleton from the garment mask, warped
-    onto `person_keypoints`, clipped to the inpaint mask, pasted into `agnostic`. With `front_as_back` the back slot holds the front photo (and its mask).
+    onto `person_keypoints`, clipped to the inpaint mask, pasted into `agnostic`. With `front_as_back` the back slot
+    holds the front photo (and its mask).
 
     Returns `(B, 3, H, W)` in [-1, 1].
     """
