@@ -25,6 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--height", type=int, default=None)
     parser.add_argument("--width", type=int, default=None)
     parser.add_argument("--debug-dir", default=None, help="also write every intermediate (pose, masks, warp) here")
+    parser.add_argument(
+        "--output-size", default="original", choices=("original", "working"),
+        help="original (default): the result pasted into the person photo at its own resolution; working: the "
+        "model's canvas (--height x --width)",
+    )  # fmt: skip
     parser.set_defaults(func=_try_on)
 
 
@@ -53,6 +58,7 @@ def _try_on(args: argparse.Namespace) -> int:
         person, front, back, mask_image=mask, view=args.view, num_inference_steps=args.steps,
         guidance_scale=args.guidance_scale, height=args.height, width=args.width,
         generator=torch.Generator().manual_seed(args.seed), return_intermediates=args.debug_dir is not None,
+        output_size=args.output_size,
     )  # fmt: skip
     save_image_atomic(result.images[0], args.out)
     print(f"wrote {args.out}")

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 from mvvton.batch_inference import render_batch, sample_seed, to_unit
 from mvvton.evaluation.metrics import psnr, ssim
 from mvvton.preprocessing.garment import garment_keypoints
-from mvvton.preprocessing.warp import warp_garment, warped_composite
+from mvvton.preprocessing.warp import body_warp_garment, warped_composite
 
 BASELINE_VARIANTS = ("agnostic", "prewarp")
 MODEL_VARIANTS = ("model", "front_as_back", "no_hard_selection", "no_soft_selection")
@@ -56,9 +56,10 @@ def _to_uint8(image: torch.Tensor) -> np.ndarray:
 
 
 def tps_prewarp_batch(batch: dict, *, front_as_back: bool = False) -> torch.Tensor:
-    """The library's TPS pre-warp composite of each sample's routed garment (`garment_view`), as the pipeline builds
-    it from photos: garment skeleton from the garment mask, warped onto `person_keypoints`, clipped to the inpaint
-    mask, pasted into `agnostic`. With `front_as_back` the back slot holds the front photo (and its mask).
+    """The library's pre-warp composite (`body_warp_garment`, as `TryOnPreprocessor` uses it) of each sample's routed
+    garment (`garment_view`), as the pipeline builds it from photos: garment skeleton from the garment mask, warped
+    onto `person_keypoints`, clipped to the inpaint mask, pasted into `agnostic`. With `front_as_back` the back slot
+    holds the front photo (and its mask).
 
     Returns `(B, 3, H, W)` in [-1, 1].
     """
@@ -69,7 +70,7 @@ def tps_prewarp_batch(batch: dict, *, front_as_back: bool = False) -> torch.Tens
         garment_mask = (batch[f"garment_{source}_mask"][i, 0] > 0.5).float().cpu().numpy()
         inpaint_mask = batch["inpaint_mask"][i, 0].float().cpu().numpy()
         height, width = inpaint_mask.shape
-        warped, warped_mask = warp_garment(
+        warped, warped_mask = body_warp_garment(
             garment, garment_mask, garment_keypoints(garment_mask, routed), batch["person_keypoints"][i].cpu().numpy(),
             (height, width), clip_mask=inpaint_mask,
         )  # fmt: skip

@@ -34,6 +34,7 @@ from mvvton.models.autoencoder_tiny import TinyAutoencoderModel
 from mvvton.pipelines.input_checks import MAX_WORKING_PIXELS_DEFAULT, CheckedCall, check_call
 from mvvton.pipelines.model_folder import check_pipeline_folder
 from mvvton.pipelines.pipeline_output import MVVTONPipelineOutput
+from mvvton.preprocessing.paste import check_output_size, paste_batch_into_originals
 from mvvton.utils.validation import tensor_to_hwc
 
 EXAMPLE_DOC_STRING = """
@@ -394,6 +395,7 @@ class MVVTONPipeline(DiffusionPipeline):
             "garment_back_mask", "person_skeleton", "garment_front_skeleton", "garment_back_skeleton",
         )}  # fmt: skip
         routed, intermediates = [], []
+        placements: list = []  # per sample (crop box, original photo, mask) for output_size="original"
 
         def pick(values: list, index: int):
             return values[index] if len(values) > 1 else (values[0] if values else None)
@@ -420,6 +422,7 @@ class MVVTONPipeline(DiffusionPipeline):
                 person_view, garment_view = self._route(
                     sample_view, None if keypoints is None else np.asarray(keypoints)
                 )
+                placements.append(None)
                 notes: list[str] = []
             else:
                 result = self._get_preprocessor()(
@@ -428,10 +431,13 @@ class MVVTONPipeline(DiffusionPipeline):
                     _preprocessor_input(pick(garment_back, index)),
                     mask_image=_preprocessor_input(pick(mask_image, index)),
                     person_keypoints=keypoints,
+                    garment_front_mask=_preprocessor_input(pick(garment_front_mask, index)),
+                    garment_back_mask=_preprocessor_input(pick(garment_back_mask, index)),
                     view=sample_view,
                     height=height,
                     width=width,
                 )
+                placements.append((result.crop_box, result.original_person, result.inpaint_mask))
                 sample = {
                     "person": result.person,
                     "warped_composite": result.warped_composite,
@@ -483,6 +489,7 @@ class MVVTONPipeline(DiffusionPipeline):
             "garment_masks": garment_masks,  # (B, 2, 1, H, W) or None
             "routed": routed,
             "intermediates": intermediates,
+            "placements": placements,
         }
         if self.uses_pose:
             batch["person_skeleton"] = images("person_skeleton")
@@ -673,6 +680,7 @@ class MVVTONPipeline(DiffusionPipeline):
         start_from_warped: bool = True,
         strength: float | None = None,
         paste_back: bool = True,
+        output_size: str = "working",
         garment_timestep: int | None = None,
         reproduce_original_guidance: bool = False,
         cache_local_projections: bool = True,
@@ -711,6 +719,11 @@ class MVVTONPipeline(DiffusionPipeline):
                 below 1 it is noised to about `strength x 1000` and only the last `int(num_inference_steps x
                 strength)` steps run, so more of the pre-warp is kept. Defaults to `config.default_strength`.
             paste_back (`bool`, defaults to `True`): keep the person's pixels outside the regenerated region.
+            output_size (`str`, defaults to `"working"`): `"original"` pastes each result into the person's original
+                photo at its own resolution (crop box, feathered mask edge, colours kept outside the mask; needs
+                output_type "pil" or "np"; prepared inputs stay at the working size); `"working"` returns the
+                `(height, width)` canvas. With `"original"` and `return_intermediates`, `intermediates[i]
+                ["working_image"]` keeps the canvas result.
             garment_timestep (`int`, *optional*): garment-encoder timestep; defaults to `config.garment_timestep`.
             reproduce_original_guidance (`bool`): compatibility switch for the released sampler's guidance bug.
             cache_local_projections (`bool`, defaults to `True`): project the (fixed) local tokens to keys/values
@@ -724,6 +737,7 @@ class MVVTONPipeline(DiffusionPipeline):
         Returns:
             [`MVVTONPipelineOutput`] or `(images,)` / `(images, intermediates)`.
         """
+        check_output_size(output_size, output_type)
         # 0. Default height and width
         height = self.config.default_height if height is None else height
         width = self.config.default_width if width is None else width
@@ -865,6 +879,11 @@ class MVVTONPipeline(DiffusionPipeline):
                 regenerate = repeat(batch["inpaint_mask"]).to(decoded)
                 decoded = decoded * regenerate + repeat(batch["person"]).to(decoded) * (1 - regenerate)
             images = self.image_processor.postprocess(decoded, output_type=output_type)
+            if output_size == "original":
+                working = images
+                images = paste_batch_into_originals(images, batch["placements"], num_images_per_prompt)
+                for index, record in enumerate(batch["intermediates"]):
+                    record["working_image"] = working[index * num_images_per_prompt]
         self.maybe_free_model_hooks()
 
         intermediates = batch["intermediates"] if return_intermediates else None

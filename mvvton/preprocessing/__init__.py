@@ -7,11 +7,16 @@ Entry point: `TryOnPreprocessor`. Stages are usable on their own: `io` (loading)
 
 from mvvton.preprocessing.garment import (
     GarmentLandmarks,
+    GarmentSegmentation,
     HumanParser,
+    MaskChecks,
     OnnxHumanParser,
+    check_garment_mask,
     garment_keypoints,
     garment_landmarks,
     garment_mask,
+    segment_garment,
+    sleeve_length,
 )
 from mvvton.preprocessing.io import load_image, load_image_and_alpha, save_image_atomic
 from mvvton.preprocessing.masks import (
@@ -20,6 +25,7 @@ from mvvton.preprocessing.masks import (
     mask_from_user,
     upper_body_agnostic_mask,
 )
+from mvvton.preprocessing.paste import paste_into_original
 from mvvton.preprocessing.person import (
     MediaPipePoseEstimator,
     PoseEstimator,
@@ -28,8 +34,8 @@ from mvvton.preprocessing.person import (
 )
 from mvvton.preprocessing.pose import normalize_keypoints, render_skeleton, scale_keypoints
 from mvvton.preprocessing.preprocessor import CropBox, PreprocessedTryOn, TryOnPreprocessor, fit_to_canvas
-from mvvton.preprocessing.view import classify_person_view, garment_view_for
-from mvvton.preprocessing.warp import ThinPlateSpline, warp_garment, warped_composite
+from mvvton.preprocessing.view import ViewDecision, classify_person_view, decide_view, garment_view_for
+from mvvton.preprocessing.warp import ThinPlateSpline, body_warp_garment, warp_garment, warped_composite
 from mvvton.preprocessing.worn_garment import (
     GarmentCategory,
     WornGarment,
@@ -42,6 +48,8 @@ __all__ = [
     "CropBox",
     "GarmentCategory",
     "GarmentLandmarks",
+    "GarmentSegmentation",
+    "MaskChecks",
     "HumanParser",
     "MediaPipePoseEstimator",
     "OnnxHumanParser",
@@ -49,13 +57,17 @@ __all__ = [
     "PoseResult",
     "PreprocessedTryOn",
     "ThinPlateSpline",
+    "ViewDecision",
     "TryOnPreprocessor",
     "WornGarment",
     "WornGarmentWarning",
     "WornPhotoAnalyzer",
     "agnostic_image",
     "agnostic_mask_from_parsing",
+    "body_warp_garment",
+    "check_garment_mask",
     "classify_person_view",
+    "decide_view",
     "fit_to_canvas",
     "garment_from_worn_photo",
     "garment_keypoints",
@@ -66,10 +78,13 @@ __all__ = [
     "load_image_and_alpha",
     "mask_from_user",
     "normalize_keypoints",
+    "paste_into_original",
     "person_mask_from_keypoints",
     "render_skeleton",
     "save_image_atomic",
     "scale_keypoints",
+    "segment_garment",
+    "sleeve_length",
     "upper_body_agnostic_mask",
     "warp_garment",
     "warped_composite",

@@ -145,6 +145,7 @@ class MediaPipePoseEstimator:
         self.use_selfie_segmentation = use_selfie_segmentation
         self._pose: Any = None
         self._selfie: Any = None
+        self._retry: Any = None
         self._lock = threading.Lock()
 
     def _build(self) -> None:
@@ -159,13 +160,25 @@ class MediaPipePoseEstimator:
         if self.use_selfie_segmentation:
             self._selfie = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
 
+    def _retry_pose(self) -> Any:
+        """A second BlazePose graph with a lower detection threshold, built on first need."""
+        if self._retry is None:
+            mp = _import_mediapipe()
+            self._retry = mp.solutions.pose.Pose(
+                static_image_mode=True,
+                model_complexity=1,
+                enable_segmentation=True,
+                min_detection_confidence=min(self.min_detection_confidence, 0.3),
+            )
+        return self._retry
+
     def close(self) -> None:
         """Release the mediapipe graphs (they are rebuilt on the next call)."""
         with self._lock:
-            for graph in (self._pose, self._selfie):
+            for graph in (self._pose, self._selfie, self._retry):
                 if graph is not None:
                     graph.close()
-            self._pose = self._selfie = None
+            self._pose = self._selfie = self._retry = None
 
     def __enter__(self) -> MediaPipePoseEstimator:
         return self
@@ -179,31 +192,53 @@ class MediaPipePoseEstimator:
         Args:
             image: `(H, W, 3)` uint8 RGB.
         Returns:
-            `PoseResult`; `extras["landmarks"]` holds the raw `(33, 4)` BlazePose landmarks.
+            `PoseResult`; `extras["landmarks"]` holds the raw `(33, 4)` BlazePose landmarks (`x, y` normalised to
+            `image`, possibly outside [0, 1], `z`, visibility), `extras["world_landmarks"]` the metric 3-D ones.
         Raises:
             NoPersonDetectedError: no pose found or an empty person mask.
         """
         image = np.ascontiguousarray(image)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise InvalidImageError(f"pose estimation needs an (H, W, 3) uint8 RGB array, got {image.shape} {image.dtype}")
+            raise InvalidImageError(
+                f"pose estimation needs an (H, W, 3) uint8 RGB array, got {image.shape} {image.dtype}"
+            )
         height, width = image.shape[:2]
         with self._lock:
             if self._pose is None:
                 self._build()
-            result = self._pose.process(image)
+            # BlazePose's detector misses some tight crops (head cut by the frame, small photos): retry on the
+            # photo with a replicated border, then with a lower detection threshold; coordinates are mapped back.
+            pad = max(8, int(0.125 * max(height, width)))
+            for attempt, margin in enumerate((0, pad, pad)):
+                graph = self._pose if attempt < 2 else self._retry_pose()
+                work = (
+                    image if margin == 0 else np.pad(image, ((margin, margin), (margin, margin), (0, 0)), mode="edge")
+                )
+                result = graph.process(np.ascontiguousarray(work))
+                if result.pose_landmarks is not None:
+                    break
             selfie = self._selfie.process(image) if self._selfie is not None else None
         if result.pose_landmarks is None:
             raise NoPersonDetectedError(
                 "no person found in the person photo: use a photo where one person is visible from head to at least "
                 "the hips, or pass `person_keypoints` yourself."
             )
+        padded_h, padded_w = height + 2 * margin, width + 2 * margin
         landmarks = np.array(
-            [(lm.x, lm.y, lm.z, lm.visibility) for lm in result.pose_landmarks.landmark], dtype=np.float32
-        )
+            [((lm.x * padded_w - margin) / width, (lm.y * padded_h - margin) / height, lm.z, lm.visibility)
+             for lm in result.pose_landmarks.landmark],
+            dtype=np.float32,
+        )  # fmt: skip
+        extras: dict[str, Any] = {"landmarks": landmarks, "detection_attempt": attempt}
+        if getattr(result, "pose_world_landmarks", None) is not None:
+            extras["world_landmarks"] = np.array(
+                [(lm.x, lm.y, lm.z, lm.visibility) for lm in result.pose_world_landmarks.landmark], dtype=np.float32
+            )
         keypoints = blazepose_to_coco18(landmarks, height, width)
         soft = np.zeros((height, width), dtype=np.float32)
         if result.segmentation_mask is not None:
-            soft = np.maximum(soft, np.asarray(result.segmentation_mask, dtype=np.float32))
+            segmentation = np.asarray(result.segmentation_mask, dtype=np.float32)
+            soft = np.maximum(soft, segmentation[margin : margin + height, margin : margin + width])
         if selfie is not None and selfie.segmentation_mask is not None:
             soft = np.maximum(soft, np.asarray(selfie.segmentation_mask, dtype=np.float32))
         mask = soft > self.mask_threshold
@@ -213,7 +248,7 @@ class MediaPipePoseEstimator:
                 "a pose was found but the person mask is empty: the person is too small or blends into the "
                 "background; crop the photo closer to the person."
             )
-        return PoseResult(keypoints=keypoints, person_mask=mask.astype(np.float32), extras={"landmarks": landmarks})
+        return PoseResult(keypoints=keypoints, person_mask=mask.astype(np.float32), extras=extras)
 
 
 def body_scale(keypoints: np.ndarray, min_confidence: float = 0.1) -> float:
@@ -234,7 +269,9 @@ def body_scale(keypoints: np.ndarray, min_confidence: float = 0.1) -> float:
     return max(scale, 4.0)
 
 
-def person_mask_from_keypoints(keypoints: np.ndarray, height: int, width: int, min_confidence: float = 0.1) -> np.ndarray:
+def person_mask_from_keypoints(
+    keypoints: np.ndarray, height: int, width: int, min_confidence: float = 0.1
+) -> np.ndarray:
     """A rough person mask drawn from keypoints (when no segmentation backend is available).
 
     Thick limbs, a filled torso polygon and an ellipse for the head.

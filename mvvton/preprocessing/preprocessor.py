@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,15 +17,28 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from mvvton.constants import DEFAULT_HEIGHT, DEFAULT_WIDTH, GarmentView, PersonView
-from mvvton.errors import InvalidArgumentError, MissingDependencyError, NoPersonDetectedError, SizeBudgetError
-from mvvton.preprocessing.garment import HumanParser, garment_keypoints, garment_mask
+from mvvton.constants import COCO18_INDEX, DEFAULT_HEIGHT, DEFAULT_WIDTH, GarmentView, PersonView
+from mvvton.errors import (
+    InsufficientPoseError,
+    InvalidArgumentError,
+    MissingDependencyError,
+    NoPersonDetectedError,
+    SizeBudgetError,
+)
+from mvvton.preprocessing.garment import (
+    GarmentSegmentation,
+    HumanParser,
+    garment_landmarks,
+    segment_garment,
+    sleeve_length,
+)
 from mvvton.preprocessing.io import ImageInput, load_image, load_image_and_alpha
 from mvvton.preprocessing.masks import (
     agnostic_image,
     agnostic_mask_from_parsing,
     upper_body_agnostic_mask,
 )
+from mvvton.preprocessing.paste import paste_into_original
 from mvvton.preprocessing.person import (
     MediaPipePoseEstimator,
     PoseEstimator,
@@ -30,13 +46,17 @@ from mvvton.preprocessing.person import (
     with_estimated_hips,
 )
 from mvvton.preprocessing.pose import normalize_keypoints, render_skeleton
-from mvvton.preprocessing.view import classify_person_view, garment_view_for
-from mvvton.preprocessing.warp import warp_garment, warped_composite
+from mvvton.preprocessing.view import LOW_CONFIDENCE, ViewDecision, decide_view, garment_view_for
+from mvvton.preprocessing.warp import body_warp_garment, warped_composite
 from mvvton.utils.validation import VIEW_CHOICES, check_choice, check_integer, split_keypoints
 
 logger = logging.getLogger(__name__)
 
 PadMode = Literal["white", "edge"]
+
+_RS, _LS = COCO18_INDEX["right_shoulder"], COCO18_INDEX["left_shoulder"]
+_RH, _LH = COCO18_INDEX["right_hip"], COCO18_INDEX["left_hip"]
+_MIN_CONF = 0.1
 
 
 @dataclass(frozen=True)
@@ -92,7 +112,9 @@ class CropBox:
         restored = cv2.resize(canvas[rows, cols], (orig_w, orig_h), interpolation=up)
         if mask is None:
             return np.clip(restored, 0, 255).astype(np.uint8)
-        m = cv2.resize(np.asarray(mask, dtype=np.float32)[rows, cols], (orig_w, orig_h), interpolation=cv2.INTER_LINEAR)
+        m = cv2.resize(
+            np.asarray(mask, dtype=np.float32)[rows, cols], (orig_w, orig_h), interpolation=cv2.INTER_LINEAR
+        )
         out = base.astype(np.float32) * (1.0 - m[..., None]) + restored.astype(np.float32) * m[..., None]
         return np.round(np.clip(out, 0, 255)).astype(np.uint8)
 
@@ -135,6 +157,51 @@ def _pad_mask(mask: np.ndarray, box: CropBox, height: int, width: int) -> np.nda
     return (canvas > 0.5).astype(np.float32)
 
 
+def drop_outside_box(keypoints: np.ndarray, box: CropBox, margin: float = 0.01) -> np.ndarray:
+    """Copy of canvas keypoints `(18, 3)` with every point outside the photo's box (i.e. in the letterbox padding,
+    beyond `margin` × the box size) set to confidence 0."""
+    kp = np.array(keypoints, dtype=np.float32, copy=True)
+    mx, my = margin * box.box_width, margin * box.box_height
+    outside = (
+        (kp[:, 0] < box.left - mx) | (kp[:, 0] > box.left + box.box_width - 1 + mx)
+        | (kp[:, 1] < box.top - my) | (kp[:, 1] > box.top + box.box_height - 1 + my)
+    )  # fmt: skip
+    kp[outside, 2] = 0.0
+    return kp
+
+
+@dataclass
+class PoseInBox:
+    """Pose of the person photo's box inside the canvas: canvas keypoints (padding dropped), canvas person mask, and
+    the estimator's landmark evidence (BlazePose `(33, 4)`, `x, y` normalised to the photo) when it has any."""
+
+    keypoints: np.ndarray
+    person_mask: np.ndarray
+    landmarks: np.ndarray | None
+    world_landmarks: np.ndarray | None
+
+
+def estimate_pose_in_box(estimator: PoseEstimator, canvas: np.ndarray, box: CropBox) -> PoseInBox:
+    """Run `estimator` on the photo's region of the canvas only (never on the letterbox padding) and map back.
+
+    Raises:
+        NoPersonDetectedError: from the estimator.
+    """
+    height, width = canvas.shape[:2]
+    photo = np.ascontiguousarray(canvas[box.top : box.top + box.box_height, box.left : box.left + box.box_width])
+    result = estimator(photo)
+    keypoints = np.array(result.keypoints, dtype=np.float32, copy=True)
+    keypoints[:, 0] += box.left
+    keypoints[:, 1] += box.top
+    keypoints = drop_outside_box(keypoints, box)
+    person_mask = np.zeros((height, width), dtype=np.float32)
+    person_mask[box.top : box.top + box.box_height, box.left : box.left + box.box_width] = np.asarray(
+        result.person_mask, dtype=np.float32
+    )
+    extras = getattr(result, "extras", None) or {}
+    return PoseInBox(keypoints, person_mask, extras.get("landmarks"), extras.get("world_landmarks"))
+
+
 @dataclass
 class PreprocessedTryOn:
     """Everything the MV-VTON pipeline consumes for one (person, garment front, garment back) triple.
@@ -168,6 +235,20 @@ class PreprocessedTryOn:
     crop_box: CropBox
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    view_confidence: float = 1.0
+    view_explanation: str = ""
+    sleeve_length: str | None = None
+    original_person: np.ndarray | None = None
+
+    def paste_into_original(self, result: np.ndarray | Image.Image, *, feather: float | None = None) -> np.ndarray:
+        """The working-size try-on `result` `(height, width, 3)` pasted into the original person photo at its own
+        resolution: only the regenerated region (`inpaint_mask`, feathered edge) changes. `(orig_h, orig_w, 3)` uint8.
+        """
+        if self.original_person is None:
+            raise InvalidArgumentError(
+                "this result holds no original photo: pass it to `paste_into_original` yourself"
+            )
+        return paste_into_original(result, self.original_person, self.crop_box, self.inpaint_mask, feather=feather)
 
     def to_debug_images(self) -> dict[str, Image.Image]:
         """Name → PIL image of every intermediate (masks as L images, skeletons overlaid for a quick look)."""
@@ -229,6 +310,8 @@ class TryOnPreprocessor:
         human_parser: optional `HumanParser`; when given, the inpainting mask follows the exact VITON-HD / DressCode
             rule on its label map (`agnostic_mask_from_parsing`) instead of the pose-based drawing.
         person_pad: padding of the person canvas, "white" or "edge".
+        garment_cache_size: product-photo masks kept (least recently used, keyed by the pixels' hash), so a garment
+            tried on many people is segmented once; 0 disables the cache.
     """
 
     def __init__(
@@ -237,8 +320,14 @@ class TryOnPreprocessor:
         *,
         human_parser: HumanParser | None = None,
         person_pad: PadMode = "white",
+        garment_cache_size: int = 16,
     ) -> None:
+        if person_pad not in ("white", "edge"):
+            raise InvalidArgumentError(f"person_pad must be 'white' or 'edge', got {person_pad!r}")
         self._pose_estimator = pose_estimator
+        self.garment_cache_size = int(garment_cache_size)
+        self._garment_cache: OrderedDict[bytes, GarmentSegmentation] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self.human_parser = human_parser
         self.person_pad = person_pad
 
@@ -257,6 +346,8 @@ class TryOnPreprocessor:
         *,
         mask_image: ImageInput | None = None,
         person_keypoints: np.ndarray | None = None,
+        garment_front_mask: ImageInput | None = None,
+        garment_back_mask: ImageInput | None = None,
         view: PersonView | str = "auto",
         height: int = DEFAULT_HEIGHT,
         width: int = DEFAULT_WIDTH,
@@ -270,10 +361,14 @@ class TryOnPreprocessor:
                 fitted like the person photo.
             person_keypoints: optional `(18, 3)` COCO-18 keypoints in ORIGINAL person-photo pixels; skips pose
                 estimation.
+            garment_front_mask, garment_back_mask: optional garment masks (white = garment) of the product photos,
+                used instead of the automatic segmentation.
             view: "auto", or force "front" / "side" / "back".
-            height, width: canvas size (MV-VTON: 512 × 384).
+            height, width: canvas size (MV-VTON: 512 × 384), multiples of 8 within the pixel budget.
         Raises:
-            InvalidImageError, NoPersonDetectedError, NoGarmentDetectedError, MissingDependencyError.
+            InvalidArgumentError, SizeBudgetError (before any work, `check_preprocess_arguments`); InvalidImageError,
+            NoPersonDetectedError, NoGarmentDetectedError, InsufficientPoseError (no shoulder visible and no
+            `mask_image`), MissingDependencyError.
         """
         height, width, view, person_keypoints = check_preprocess_arguments(height, width, view, person_keypoints)
         timings: dict[str, float] = {}
@@ -303,24 +398,77 @@ class TryOnPreprocessor:
             user_mask = None
             if mask_image is not None:
                 # The mask belongs to the person photo: bring it to that photo's size, then through the same box.
-                mask_arr = np.asarray(load_image(mask_image, name="mask image"), dtype=np.float32).mean(axis=2) / 255.0
-                mask_arr = cv2.resize(mask_arr, person_arr.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-                user_mask = _pad_mask(mask_arr, box, height, width)
-        # 2. Pose and person mask.
+                user_mask = _pad_mask(_user_mask(mask_image, person_arr.shape[:2], "mask image"), box, height, width)
+            given_masks = {
+                "front": None if garment_front_mask is None else _user_mask(garment_front_mask, front_arr.shape[:2],
+                                                                           "garment_front_mask"),
+                "back": None if garment_back_mask is None else _user_mask(garment_back_mask, back_arr.shape[:2],
+                                                                         "garment_back_mask"),
+            }  # fmt: skip
+        # 2. Pose and person mask (on the photo's box only: nothing is detected in the padding).
+        landmarks = world_landmarks = None
         with stage("pose"):
             if person_keypoints is not None:
-                keypoints = box.to_canvas(np.asarray(person_keypoints, dtype=np.float32).reshape(18, 3))
-                person_mask = self._person_mask_only(person_canvas, keypoints, notes)
+                keypoints = drop_outside_box(box.to_canvas(np.asarray(person_keypoints, dtype=np.float32)), box)
+                person_mask = self._person_mask_only(person_canvas, box, keypoints, notes)
             else:
-                result = self.pose_estimator(person_canvas)
-                keypoints = np.asarray(result.keypoints, dtype=np.float32)
-                person_mask = np.asarray(result.person_mask, dtype=np.float32)
-        # 3. View and hard selection.
+                pose = estimate_pose_in_box(self.pose_estimator, person_canvas, box)
+                keypoints, person_mask = pose.keypoints, pose.person_mask
+                landmarks, world_landmarks = pose.landmarks, pose.world_landmarks
+        # 3. View and hard selection, with a confidence and an explanation.
         with stage("view"):
-            person_view = classify_person_view(keypoints) if view == "auto" else PersonView(view)
+            if view == "auto":
+                decision = decide_view(keypoints, landmarks, world_landmarks)
+            else:
+                decision = ViewDecision(PersonView(view), 1.0, {}, f"{PersonView(view).value}: given by the caller")
+            person_view = decision.view
             routed = garment_view_for(person_view, keypoints)
-        # 4. Inpainting mask and agnostic image. Geometry uses guessed hips when the photo is cut above them.
+            if decision.confidence < LOW_CONFIDENCE:
+                notes.append(
+                    f"view detection is unsure (confidence {decision.confidence:.2f}): {decision.explanation}; routed "
+                    f"the {routed.value} garment. Pass view='front' / 'side' / 'back' if this is wrong."
+                )
+        # 4. Does the pose carry what the masks and the warp need?
+        has_shoulder = bool((keypoints[[_RS, _LS], 2] > _MIN_CONF).any())
+        if not has_shoulder and user_mask is None:
+            raise InsufficientPoseError(
+                "the person photo shows no shoulder (neither keypoint found inside the photo), so the upper-body "
+                "region and the garment warp cannot be placed: use a photo showing the person from the head to at "
+                "least the chest, or pass `mask_image` (white = region to regenerate) and `person_keypoints`."
+            )
+        if has_shoulder and not (keypoints[[_RH, _LH], 2] > _MIN_CONF).any():
+            notes.append("hips are outside the photo: their position was estimated from the shoulders")
         geometry_keypoints = with_estimated_hips(keypoints)
+        # 5. Garments: mask on the original photo (its own background), then fit to the canvas.
+        with stage("garment_mask"):
+            garments = {}
+            views = (
+                ("front", front_arr, front_alpha, GarmentView.FRONT),
+                ("back", back_arr, back_alpha, GarmentView.BACK),
+            )
+            for name, arr, alpha, gview in views:
+                if name == "back" and garment_back is None:  # the front photo, described by a back skeleton
+                    f_canvas, f_mask, _, _, f_landmarks = garments["front"]
+                    b_kp = f_landmarks.to_openpose(GarmentView.BACK)
+                    garments["back"] = (f_canvas, f_mask, b_kp, render_skeleton(b_kp, height, width), f_landmarks)
+                    continue
+                use_alpha = alpha is not None and 0.02 < float((alpha > 127).mean()) < 0.98
+                if given_masks[name] is not None:
+                    mask = given_masks[name]
+                elif use_alpha:  # a cut-out (transparent background) product image carries its own mask
+                    mask = (alpha > 127).astype(np.float32)
+                else:
+                    segmentation = self._segment_garment(arr)
+                    mask = segmentation.mask
+                    notes.extend(f"{name} garment: {note}" for note in segmentation.warnings)
+                g_canvas, g_box = fit_to_canvas(arr, height, width, pad="white")
+                g_mask = _pad_mask(mask, g_box, height, width)
+                g_canvas = np.where(g_mask[..., None] > 0, g_canvas, np.uint8(255)).astype(np.uint8)
+                landmarks_g = garment_landmarks(g_mask)
+                g_kp = landmarks_g.to_openpose(gview)
+                garments[name] = (g_canvas, g_mask, g_kp, render_skeleton(g_kp, height, width), landmarks_g)
+        sleeves = sleeve_length(garments[routed.value][4])
+        # 6. Inpainting mask and agnostic image (arms covered as far as the new garment's sleeves reach).
         with stage("mask"):
             if user_mask is not None:
                 inpaint_mask = user_mask
@@ -329,30 +477,22 @@ class TryOnPreprocessor:
                 scheme = getattr(self.human_parser, "scheme", "atr")
                 inpaint_mask = agnostic_mask_from_parsing(labels, keypoints, scheme=scheme)
             else:
-                inpaint_mask = upper_body_agnostic_mask(geometry_keypoints, person_mask)
+                inpaint_mask = upper_body_agnostic_mask(geometry_keypoints, person_mask, sleeves=sleeves)
             agnostic = agnostic_image(person_canvas, inpaint_mask)
-        # 5. Garments: mask on the original photo (its own background), then fit to the canvas.
-        with stage("garment_mask"):
-            garments = {}
-            views = (("front", front_arr, front_alpha, GarmentView.FRONT), ("back", back_arr, back_alpha, GarmentView.BACK))
-            for name, arr, alpha, gview in views:
-                if name == "back" and garment_back is None:
-                    g_canvas, g_mask = garments["front"][0], garments["front"][1]
-                else:
-                    # A cut-out (transparent background) product image carries its own mask.
-                    use_alpha = alpha is not None and 0.02 < float((alpha > 127).mean()) < 0.98
-                    mask = (alpha > 127).astype(np.float32) if use_alpha else garment_mask(arr)
-                    g_canvas, g_box = fit_to_canvas(arr, height, width, pad="white")
-                    g_mask = _pad_mask(mask, g_box, height, width)
-                    g_canvas = np.where(g_mask[..., None] > 0, g_canvas, np.uint8(255)).astype(np.uint8)
-                g_kp = garment_keypoints(g_mask, gview)
-                garments[name] = (g_canvas, g_mask, g_kp, render_skeleton(g_kp, height, width))
-        # 6. Pre-warp of the routed garment.
+        # 7. Pre-warp of the routed garment onto the body.
         with stage("warp"):
-            r_img, r_mask, r_kp, _ = garments[routed.value]
-            warped, warped_mask = warp_garment(
-                r_img, r_mask, r_kp, geometry_keypoints, (height, width), clip_mask=inpaint_mask
-            )
+            r_img, r_mask, r_kp, _, _ = garments[routed.value]
+            if has_shoulder:
+                warped, warped_mask = body_warp_garment(
+                    r_img, r_mask, r_kp, geometry_keypoints, (height, width), clip_mask=inpaint_mask,
+                    person_mask=person_mask,
+                )  # fmt: skip
+            else:
+                notes.append(
+                    "no shoulder in the photo: no garment pre-warp (the model starts from the agnostic image)"
+                )
+                warped = np.full((height, width, 3), 255, np.uint8)
+                warped_mask = np.zeros((height, width), np.float32)
             composite = warped_composite(agnostic, warped, warped_mask)
         with stage("skeleton"):
             skeleton = render_skeleton(keypoints, height, width)
@@ -381,15 +521,44 @@ class TryOnPreprocessor:
             crop_box=box,
             warnings=notes,
             timings=timings,
+            view_confidence=decision.confidence,
+            view_explanation=decision.explanation,
+            sleeve_length=sleeves,
+            original_person=person_arr,
         )
 
-    def _person_mask_only(self, person: np.ndarray, keypoints: np.ndarray, notes: list[str]) -> np.ndarray:
+    def _segment_garment(self, image: np.ndarray) -> GarmentSegmentation:
+        """`segment_garment`, through the LRU cache of product-photo masks."""
+        if self.garment_cache_size <= 0:
+            return segment_garment(image)
+        key = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest() + repr(image.shape).encode()
+        with self._cache_lock:
+            cached = self._garment_cache.get(key)
+            if cached is not None:
+                self._garment_cache.move_to_end(key)
+                return cached
+        result = segment_garment(image)
+        with self._cache_lock:
+            self._garment_cache[key] = result
+            while len(self._garment_cache) > self.garment_cache_size:
+                self._garment_cache.popitem(last=False)
+        return result
+
+    def _person_mask_only(
+        self, person: np.ndarray, box: CropBox, keypoints: np.ndarray, notes: list[str]
+    ) -> np.ndarray:
         """Person mask when keypoints are given: the estimator's segmentation if available, else from keypoints."""
         try:
-            return np.asarray(self.pose_estimator(person).person_mask, dtype=np.float32)
+            return estimate_pose_in_box(self.pose_estimator, person, box).person_mask
         except (MissingDependencyError, NoPersonDetectedError) as exc:
             message = f"person mask derived from keypoints (segmentation unavailable: {exc})"
             notes.append(message)
             logger.warning(message)
             height, width = person.shape[:2]
             return person_mask_from_keypoints(keypoints, height, width)
+
+
+def _user_mask(mask: ImageInput, size: tuple[int, int], name: str) -> np.ndarray:
+    """A user mask (white = 1) as float32 `(h, w)` in [0, 1], resized to the photo it belongs to."""
+    array = np.asarray(load_image(mask, name=name), dtype=np.float32).mean(axis=2) / 255.0
+    return cv2.resize(array, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)

@@ -212,7 +212,11 @@ def _frontal_targets(
 
 
 def _profile_targets(
-    g: np.ndarray, p_neck: np.ndarray, p_hips: list[np.ndarray], p_torso: float, src: list[np.ndarray],
+    g: np.ndarray,
+    p_neck: np.ndarray,
+    p_hips: list[np.ndarray],
+    p_torso: float,
+    src: list[np.ndarray],
     dst: list[np.ndarray],
 ) -> None:
     """Side view: the garment is squeezed to the body's depth (≈ 0.6 × torso length), keeping its left/right order."""
@@ -306,3 +310,216 @@ def warped_composite(agnostic: np.ndarray, warped: np.ndarray, warped_mask: np.n
     m = np.asarray(warped_mask, dtype=np.float32)[..., None]
     out = np.asarray(agnostic, dtype=np.float32) * (1.0 - m) + np.asarray(warped, dtype=np.float32) * m
     return np.round(out).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Body-following pre-warp: torso by a TPS on torso landmarks, each sleeve bent along its arm, gaps filled.
+
+
+def _torso_correspondences(g: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Garment → person control points of the torso only (neck, shoulders, hem corners, side midpoints)."""
+    src, dst = correspondences(_without_sleeves(g), _without_sleeves(p))
+    names = ("right_shoulder", "left_shoulder", "right_hip", "left_hip")
+    gp, pp = [_point(g, n) for n in names], [_point(p, n) for n in names]
+    if all(x is not None for x in gp + pp) and len(dst) >= 4:
+        # Side midpoints keep the torso edges straight between shoulders and hem.
+        hem_src, hem_dst = src[-2:], dst[-2:]
+        for shoulder_g, shoulder_p, hem_g, hem_p in ((gp[0], pp[0], hem_src[0], hem_dst[0]),
+                                                     (gp[1], pp[1], hem_src[1], hem_dst[1])):  # fmt: skip
+            src = np.vstack([src, (shoulder_g + hem_g) / 2])
+            dst = np.vstack([dst, (shoulder_p + hem_p) / 2])
+    return src, dst
+
+
+def _without_sleeves(kp: np.ndarray) -> np.ndarray:
+    out = np.array(kp, dtype=np.float32, copy=True)
+    for name in ("right_elbow", "left_elbow", "right_wrist", "left_wrist"):
+        out[COCO18_INDEX[name], 2] = 0.0
+    return out
+
+
+def _sleeve_maps(
+    g_shoulder: np.ndarray,
+    g_cuff: np.ndarray,
+    arm: list[np.ndarray],
+    scale: float,
+    height: int,
+    width: int,
+    reach: float,
+) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray]:
+    """Backward maps bending the straight garment sleeve (shoulder → cuff) along the person's arm polyline.
+
+    Every output pixel within `reach` of the arm gets its arc length `s` along the arm and signed distance `d`
+    from it; it samples the garment at `shoulder + (s / scale) · u + (d / scale) · n` (u along the sleeve, n its
+    normal). Only the arm's bounding box (± `reach`) is computed. Returns `(window, map_x, map_y, valid)` with the
+    maps of the `window = (rows, cols)` of the output.
+    """
+    points = np.array(arm, dtype=np.float32)
+    x0, y0 = np.floor(points.min(axis=0) - reach).astype(int)
+    x1, y1 = np.ceil(points.max(axis=0) + reach).astype(int) + 1
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
+    window = (slice(y0, max(y0, y1)), slice(x0, max(x0, x1)))
+    ys, xs = np.mgrid[window].astype(np.float32)
+    best_d = np.full(ys.shape, np.inf, np.float32)
+    arc = np.zeros(ys.shape, np.float32)
+    signed = np.zeros(ys.shape, np.float32)
+    offset = 0.0
+    for a, b in zip(arm[:-1], arm[1:]):
+        seg = (b - a).astype(np.float32)
+        length = float(np.hypot(*seg))
+        if length < 1e-3:
+            continue
+        u = seg / length
+        n = np.array([-u[1], u[0]], np.float32)
+        rx, ry = xs - a[0], ys - a[1]
+        t = np.clip(rx * u[0] + ry * u[1], 0.0, length)
+        dist = np.hypot(rx - t * u[0], ry - t * u[1])
+        closer = dist < best_d
+        best_d = np.where(closer, dist, best_d)
+        arc = np.where(closer, offset + t, arc)
+        signed = np.where(closer, rx * n[0] + ry * n[1], signed)
+        offset += length
+    g_axis = (g_cuff - g_shoulder).astype(np.float32)
+    g_len = max(float(np.hypot(*g_axis)), 1e-3)
+    gu = g_axis / g_len
+    gn = np.array([-gu[1], gu[0]], np.float32)
+    s_g, d_g = arc / scale, signed / scale
+    map_x = g_shoulder[0] + s_g * gu[0] + d_g * gn[0]
+    map_y = g_shoulder[1] + s_g * gu[1] + d_g * gn[1]
+    valid = (best_d <= reach) & (arc > 0)
+    return window, map_x.astype(np.float32), map_y.astype(np.float32), valid
+
+
+def _fill_gaps(
+    warped: np.ndarray, mask: np.ndarray, region: np.ndarray, sigma: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Paint `region` pixels not covered by `mask` with the garment's local mean colour (normalised convolution:
+    blur(image · mask) / blur(mask)), so the fill continues the nearby garment without streaks."""
+    gaps = region & (mask < 0.5)
+    if not gaps.any() or not (mask > 0.5).any():
+        return warped, mask
+    weight = (mask > 0.5).astype(np.float32)
+    out = warped.copy()
+    todo = gaps.copy()
+    height, width = mask.shape
+    small = (max(1, width // 4), max(1, height // 4))
+    weighted = cv2.resize(warped.astype(np.float32) * weight[..., None], small, interpolation=cv2.INTER_AREA)
+    small_weight = cv2.resize(weight, small, interpolation=cv2.INTER_AREA)
+    for factor in (1.0, 3.0):
+        # Blurred at quarter resolution (the fill is a smooth colour field), then brought back to full size.
+        num = cv2.resize(cv2.GaussianBlur(weighted, (0, 0), sigma * factor / 4), (width, height))
+        den = cv2.resize(cv2.GaussianBlur(small_weight, (0, 0), sigma * factor / 4), (width, height))
+        reached = todo & (den > 1e-3)
+        out[reached] = np.clip(num[reached] / den[reached][:, None], 0, 255).astype(np.uint8)
+        todo &= ~reached
+    filled = gaps & ~todo
+    return out, np.where(filled, 1.0, mask).astype(np.float32)
+
+
+def body_warp_garment(
+    garment: np.ndarray,
+    garment_mask: np.ndarray,
+    garment_keypoints: np.ndarray,
+    person_keypoints: np.ndarray,
+    output_size: tuple[int, int],
+    *,
+    clip_mask: np.ndarray | None = None,
+    person_mask: np.ndarray | None = None,
+    regularization: float = 1e-3,
+    fill_distance: float = 0.15,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Body-following pre-warp: the torso of the garment fitted to the person's shoulders / neck / hips by a TPS, each
+    sleeve bent along its arm (shoulder → elbow → wrist) at the garment's own sleeve length scaled to the person, and
+    the small gaps left between garment and body inside `clip_mask` filled from the nearest garment pixel.
+
+    Falls back to `warp_garment` (one TPS for everything) in profile views or when an arm is not visible.
+
+    Args:
+        garment: `(h, w, 3)` uint8 garment image; garment_mask `(h, w)` {0, 1}; garment_keypoints `(18, 3)` its
+            canonical skeleton (`GarmentLandmarks.to_openpose`).
+        person_keypoints: `(18, 3)` person keypoints in output pixels.
+        output_size: `(height, width)`.
+        clip_mask: optional `(height, width)` {0, 1} region the garment may occupy (the agnostic mask).
+        person_mask: optional `(height, width)` {0, 1}; gaps are only filled on the person.
+        fill_distance: gaps farther than this × the body scale from the garment stay uncovered.
+    Returns:
+        `(warped (height, width, 3) uint8 RGB, white outside; warped_mask (height, width) float32 {0, 1})`.
+    Raises:
+        InsufficientPoseError: no shoulder and no neck in `person_keypoints`.
+    """
+    g = np.asarray(garment_keypoints, dtype=np.float32)
+    p = np.asarray(person_keypoints, dtype=np.float32)
+    height, width = output_size
+    if _point(p, "neck") is None and _point(p, "right_shoulder") is None and _point(p, "left_shoulder") is None:
+        raise InsufficientPoseError(
+            "the garment warp needs the neck or a shoulder of the person, and none was found: use a photo showing "
+            "the shoulders, or pass `person_keypoints`"
+        )
+    p_rs, p_ls = _point(p, "right_shoulder"), _point(p, "left_shoulder")
+    g_rs, g_ls = _point(g, "right_shoulder"), _point(g, "left_shoulder")
+    frontal = (
+        p_rs is not None and p_ls is not None and g_rs is not None and g_ls is not None
+        and abs(float(p_ls[0] - p_rs[0])) >= 0.3 * max(float(np.hypot(*(p_ls - p_rs))), 1e-6)
+        and float(np.hypot(*(p_ls - p_rs))) > 4.0
+    )  # fmt: skip
+    if not frontal:
+        warped, mask = warp_garment(garment, garment_mask, g, p, output_size, clip_mask=clip_mask,
+                                    regularization=regularization)  # fmt: skip
+    else:
+        scale = float(np.hypot(*(p_ls - p_rs))) / max(float(np.hypot(*(g_ls - g_rs))), 1e-6)
+        src, dst = _torso_correspondences(g, p)
+        backward = ThinPlateSpline.fit(dst, src, regularization=regularization)
+        step = 4
+        gy, gx = np.mgrid[0 : height + step : step, 0 : width + step : step].astype(np.float64)
+        map_x, map_y = _exact_maps(backward(np.stack([gx, gy], axis=-1)), step, height, width)
+        # Torso only: the sleeves are drawn below, bent along the arms.
+        torso_mask = np.asarray(garment_mask, dtype=np.float32) * _torso_band(g, garment_mask.shape)
+        warped = cv2.remap(garment, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                           borderValue=(255, 255, 255))  # fmt: skip
+        mask = cv2.remap(torso_mask, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        mask = (mask > 0.5).astype(np.float32)
+        sleeve_only = np.asarray(garment_mask, dtype=np.float32) * (1.0 - _torso_band(g, garment_mask.shape))
+        for side in ("right", "left"):
+            g_sh, g_cuff = _point(g, f"{side}_shoulder"), _point(g, f"{side}_elbow")
+            p_sh = _point(p, f"{side}_shoulder")
+            arm = [x for x in (p_sh, _point(p, f"{side}_elbow"), _point(p, f"{side}_wrist")) if x is not None]
+            if g_sh is None or g_cuff is None or len(arm) < 2:
+                continue
+            g_len = float(np.hypot(*(g_cuff - g_sh)))
+            window, sleeve_x, sleeve_y, valid = _sleeve_maps(
+                g_sh, g_cuff, arm, scale, height, width, reach=0.6 * g_len * scale + 2
+            )
+            if valid.size == 0:
+                continue
+            s_img = cv2.remap(garment, sleeve_x, sleeve_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=(255, 255, 255))  # fmt: skip
+            s_mask = cv2.remap(sleeve_only, sleeve_x, sleeve_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=0)  # fmt: skip
+            s_mask = (s_mask > 0.5) & valid
+            warped[window][s_mask] = s_img[s_mask]
+            mask[window][s_mask] = 1.0
+        if clip_mask is not None:
+            mask *= (np.asarray(clip_mask) > 0.5).astype(np.float32)
+        unit = max(float(np.hypot(*(p_ls - p_rs))), 4.0)
+        near = cv2.distanceTransform((mask < 0.5).astype(np.uint8), cv2.DIST_L2, 3) <= fill_distance * unit
+        region = near
+        if clip_mask is not None:
+            region &= np.asarray(clip_mask) > 0.5
+        if person_mask is not None:
+            region &= np.asarray(person_mask) > 0.5
+        warped, mask = _fill_gaps(warped, mask, region, sigma=max(1.0, 0.5 * fill_distance * unit))
+    warped = np.where(mask[..., None] > 0, warped, np.uint8(255)).astype(np.uint8)
+    return warped, mask.astype(np.float32)
+
+
+def _torso_band(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """`(h, w)` float32 {0, 1}: the garment's torso columns (between its shoulders, widened to its hem corners)."""
+    xs = [pt[0] for pt in (_point(g, n) for n in ("right_shoulder", "left_shoulder", "right_hip", "left_hip"))
+          if pt is not None]  # fmt: skip
+    band = np.zeros(shape[:2], np.float32)
+    if len(xs) < 2:
+        band[:] = 1.0
+        return band
+    pad = 0.02 * (max(xs) - min(xs))
+    band[:, int(max(0, min(xs) - pad)) : int(max(xs) + pad) + 1] = 1.0
+    return band

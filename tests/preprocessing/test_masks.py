@@ -85,3 +85,27 @@ def test_agnostic_image_and_user_mask():
     user[8:, :] = 255
     resized = mask_from_user(user, 64, 48)
     assert resized.shape == (64, 48) and resized[:14].sum() == 0 and resized[18:].all()
+
+
+def test_sleeve_aware_arm_coverage_keeps_hands():
+    kp = synthetic_keypoints("front")
+    person = person_mask_from_keypoints(kp, 512, 384)
+    masks = {s: upper_body_agnostic_mask(kp, person, sleeves=s) for s in ("sleeveless", "short", "long")}
+    # The forearm (between elbow and wrist) is covered across its width only for long sleeves.
+    elbow, wrist = kp[I["right_elbow"], :2], kp[I["right_wrist"], :2]
+    fx, fy = ((elbow + wrist) / 2).astype(int)
+    row = slice(fy - 2, fy + 3)
+    width = {s: int(m[row, fx - 40 : fx + 40].sum()) for s, m in masks.items()}
+    assert width["long"] > width["short"] >= width["sleeveless"]
+    assert masks["long"].sum() > masks["short"].sum() > masks["sleeveless"].sum()
+    # Upper arm below the shoulder: covered for short and long sleeves.
+    ux, uy = (kp[I["right_shoulder"], :2] * 0.4 + elbow * 0.6).astype(int)
+    assert masks["short"][uy, ux] == 1 and masks["long"][uy, ux] == 1
+    # Hands (just past the wrists) are never regenerated; the face neither.
+    for name in ("right_wrist", "left_wrist"):
+        x, y = kp[I[name], :2].astype(int)
+        assert masks["long"][y + 10, x - 2 : x + 3].sum() == 0 or masks["long"][y + 12, x] == 0
+    x, y = kp[I["nose"], :2].astype(int)
+    assert all(m[y, x] == 0 for m in masks.values())
+    with pytest.raises(ValueError, match="sleeves"):
+        upper_body_agnostic_mask(kp, person, sleeves="medium")

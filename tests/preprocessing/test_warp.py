@@ -1,9 +1,19 @@
+import cv2
 import numpy as np
 import pytest
 
 from mvvton.constants import COCO18_INDEX as I
+from mvvton.errors import InsufficientPoseError
 from mvvton.preprocessing.garment import garment_keypoints
-from mvvton.preprocessing.warp import ThinPlateSpline, correspondences, warp_garment, warped_composite
+from mvvton.preprocessing.masks import upper_body_agnostic_mask
+from mvvton.preprocessing.person import person_mask_from_keypoints, with_estimated_hips
+from mvvton.preprocessing.warp import (
+    ThinPlateSpline,
+    body_warp_garment,
+    correspondences,
+    warp_garment,
+    warped_composite,
+)
 
 from .conftest import synthetic_keypoints
 from .test_garment import _tshirt_mask
@@ -97,3 +107,47 @@ def test_warped_composite_formula():
     m = (rng.random((8, 6)) > 0.5).astype(np.float32)
     out = warped_composite(agnostic, warped, m)
     np.testing.assert_array_equal(out, np.where(m[..., None] > 0, warped, agnostic))
+
+
+def _long_sleeve_garment():
+    """A flat long-sleeve top: body and two long sleeves going down-outwards, sleeves coloured apart."""
+    mask = np.zeros((400, 400), np.uint8)
+    cv2.fillPoly(mask, [np.array([[130, 60], [270, 60], [275, 360], [125, 360]], np.int32)], 1)
+    sleeves = np.zeros_like(mask)
+    cv2.fillPoly(sleeves, [np.array([[130, 60], [40, 330], [80, 345], [140, 140]], np.int32)], 1)
+    cv2.fillPoly(sleeves, [np.array([[270, 60], [360, 330], [320, 345], [260, 140]], np.int32)], 1)
+    image = np.full((400, 400, 3), 255, np.uint8)
+    image[mask > 0] = (200, 40, 40)
+    image[(sleeves > 0) & (mask == 0)] = (40, 40, 200)
+    return image, ((mask | sleeves) > 0).astype(np.float32)
+
+
+def test_body_warp_sleeves_follow_the_arms_and_leave_no_gaps():
+    image, mask = _long_sleeve_garment()
+    g_kp = garment_keypoints(mask, "front")
+    p_kp = synthetic_keypoints("front")  # arms hanging down, elbows and wrists below the shoulders
+    person = person_mask_from_keypoints(p_kp, 512, 384)
+    region = upper_body_agnostic_mask(with_estimated_hips(p_kp), person, sleeves="long")
+    warped, warped_mask = body_warp_garment(image, mask, g_kp, p_kp, (512, 384), clip_mask=region, person_mask=person)
+    assert warped.shape == (512, 384, 3) and set(np.unique(warped_mask)) <= {0.0, 1.0}
+    assert (warped_mask <= region).all()
+    blue = (warped[..., 2] > 150) & (warped[..., 0] < 100) & (warped_mask > 0)
+    for side in ("right", "left"):
+        # Sleeve pixels along the forearm (between elbow and wrist), where the arm is, not sideways in the air.
+        mid = ((p_kp[I[f"{side}_elbow"], :2] + p_kp[I[f"{side}_wrist"], :2]) / 2).astype(int)
+        assert blue[mid[1] - 6 : mid[1] + 7, mid[0] - 6 : mid[0] + 7].any(), side
+    red = (warped[..., 0] > 150) & (warped_mask > 0)
+    chest = p_kp[I["neck"], :2].astype(int) + [0, 60]
+    assert red[chest[1], chest[0]]
+    # Less of the body region is left grey than with the single-TPS warp.
+    old_warped, old_mask = warp_garment(image, mask, g_kp, p_kp, (512, 384), clip_mask=region)
+    on_body = (region > 0) & (person > 0)
+    assert (on_body & (warped_mask == 0)).sum() < 0.5 * (on_body & (old_mask == 0)).sum()
+
+
+def test_body_warp_needs_a_neck_or_shoulder():
+    image, mask = _long_sleeve_garment()
+    p_kp = synthetic_keypoints("front")
+    p_kp[[I["neck"], I["right_shoulder"], I["left_shoulder"]], 2] = 0
+    with pytest.raises(InsufficientPoseError, match="shoulder"):
+        body_warp_garment(image, mask, garment_keypoints(mask, "front"), p_kp, (512, 384))
