@@ -15,6 +15,8 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
+from mvvton.models.precision import upcast_normalization_layers
+
 CLIP_VIT_L14_VISION_CONFIG: dict = {
     "hidden_size": 1024,
     "intermediate_size": 4096,
@@ -44,8 +46,9 @@ class MapperAttention(nn.Module):
         qkv = self.c_qkv(hidden).view(batch_size, num_tokens, self.heads, -1)  # (B, N, heads, 3 * head_dim)
         query, key, value = qkv.split(width // self.heads, dim=-1)  # each (B, N, heads, head_dim)
         scale = 1.0 / math.sqrt(math.sqrt(width // self.heads))
-        weights = torch.einsum("bthc,bshc->bhts", query * scale, key * scale)  # (B, heads, N, N)
-        weights = torch.softmax(weights.float(), dim=-1).to(hidden.dtype)
+        # fp32 island: logits and softmax in float32 whatever the model dtype
+        weights = torch.einsum("bthc,bshc->bhts", query.float() * scale, key.float() * scale)  # (B, heads, N, N)
+        weights = torch.softmax(weights, dim=-1).to(hidden.dtype)
         attended = torch.einsum("bhts,bshc->bthc", weights, value).reshape(batch_size, num_tokens, width)
         return self.c_proj(attended)
 
@@ -101,6 +104,7 @@ class GarmentImageEncoderModel(ModelMixin, ConfigMixin):
         self.final_layer_norm = nn.LayerNorm(width)
         self.proj_out = nn.Linear(width, projection_dim)
         self.uncond_vector = nn.Parameter(torch.randn(1, 1, projection_dim))
+        upcast_normalization_layers(self)  # CLIP, mapper and final LayerNorms in fp32 under half precision
 
     @property
     def image_size(self) -> int:

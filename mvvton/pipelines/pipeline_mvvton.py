@@ -142,6 +142,33 @@ class MVVTONPipeline(DiffusionPipeline):
         return int(self.garment_encoder.config.num_views)
 
     # --------------------------------------------------------------------------------------------------------------
+    # speed and memory
+
+    def set_use_memory_efficient_attention_xformers(self, valid: bool, attention_op: Callable | None = None) -> None:
+        """xformers attention per component. Unlike diffusers' default walk through every submodule, this never
+        reaches the UNet's `Attention` layers directly, which would swap the joint attention for plain processors
+        and drop the garment conditioning. The UNet goes first: it checks that xformers runs on its device."""
+        for name in ("unet", "garment_encoder", "vae", "image_encoder", "pose_encoder"):
+            module = getattr(self, name, None)
+            if isinstance(module, torch.nn.Module) and hasattr(module, "set_use_memory_efficient_attention_xformers"):
+                module.set_use_memory_efficient_attention_xformers(valid, attention_op)
+
+    @torch.no_grad()
+    def warmup(self, height: int | None = None, width: int | None = None) -> None:
+        """Run one 1-step call on synthetic inputs at the working size, so that a server's first request does not pay
+        the weights' page faults (memory-mapped safetensors) and the kernels' first-call setup."""
+        height = height or self.config.default_height
+        width = width or self.config.default_width
+        gray = torch.full((1, 3, height, width), 0.5)
+        mask = torch.zeros(1, 1, height, width)
+        mask[..., height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] = 1.0
+        skeletons = {"pose_image": gray, "garment_front_pose_image": gray} if self.uses_pose else {}
+        self(
+            gray, gray, gray, mask_image=mask, warped_garment=gray, view="front", height=height, width=width,
+            num_inference_steps=1, generator=torch.Generator().manual_seed(0), output_type="pt", **skeletons,
+        )  # fmt: skip
+
+    # --------------------------------------------------------------------------------------------------------------
     # 1. inputs
 
     def check_inputs(
