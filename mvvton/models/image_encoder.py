@@ -122,6 +122,22 @@ class GarmentImageEncoderModel(ModelMixin, ConfigMixin):
         pooled = self.vision_model(pixel_values=pixel_values).pooler_output  # (B, W)
         return self.proj_out(self.map_pooled(pooled))
 
+    def enable_layerwise_casting(
+        self,
+        storage_dtype: torch.dtype = torch.float8_e4m3fn,
+        compute_dtype: torch.dtype | None = None,
+        skip_modules_pattern: tuple[str, ...] | None = None,
+        skip_modules_classes: tuple[type[nn.Module], ...] | None = None,
+        non_blocking: bool = False,
+    ) -> None:
+        """diffusers' layerwise casting with two fixes for this model. CLIP casts the pixels to its patch embedding's
+        weight dtype before any hook could upcast that weight, so the patch embedding (0.6 M parameters) is kept in
+        the compute dtype instead. Default skip patterns: only normalisation layers (fp32 islands); diffusers'
+        defaults would also skip `proj_out`, leaving it in the storage dtype while its input is in compute dtype."""
+        patterns = tuple(skip_modules_pattern or ("norm",)) + ("patch_embedding",)
+        super().enable_layerwise_casting(storage_dtype, compute_dtype, patterns, skip_modules_classes, non_blocking)
+        self.vision_model.get_input_embeddings().to(compute_dtype or self.dtype)  # CLIP's patch embedding
+
     def unconditional_embeds(self, batch_size: int) -> torch.Tensor:
         """The unconditional token repeated: `(B, 1, D)`."""
         return self.uncond_vector.expand(batch_size, -1, -1)
