@@ -61,7 +61,9 @@ def main() -> None:
         with torch.backends.mkldnn.flags(enabled=args.mkldnn or mode != "bf16"):
             rows, elapsed = run_mode(args.fixture, mode)
         columns[mode] = (rows, elapsed)
-        print(f"{mode}: {elapsed:.1f} s", flush=True)
+        print(
+            f"{mode}: {elapsed:.1f} s; " + "; ".join(f"{group}: {error:.1e}" for group, _, error in rows), flush=True
+        )
     groups = [group for group, _, _ in next(iter(columns.values()))[0]]
     print(f"\nworst relative error vs the original fp32 outputs ({args.fixture}), {args.threads} thread(s)")
     print("| output group | n | " + " | ".join(columns) + " |")
