@@ -22,6 +22,7 @@ ratios; the 50-step estimate is encoders + VAE + 50 steps with local tokens.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import resource
@@ -181,12 +182,12 @@ def op_speed_probe() -> list[str]:
         heads = torch.randn(1, 8, 3072, 40)
         for dtype in (torch.float32, torch.bfloat16):
             cases = {
-                "conv3x3 320->320 @64x48 NCHW": (conv.to(dtype), image.to(dtype)),
+                "conv3x3 320->320 @64x48 NCHW": (copy.deepcopy(conv).to(dtype), image.to(dtype)),
                 "conv3x3 channels_last": (
-                    conv.to(dtype).to(memory_format=torch.channels_last),
+                    copy.deepcopy(conv).to(dtype).to(memory_format=torch.channels_last),
                     image.to(dtype).to(memory_format=torch.channels_last),
                 ),
-                "linear 3072x320x320": (linear.to(dtype), tokens.to(dtype)),
+                "linear 3072x320x320": (copy.deepcopy(linear).to(dtype), tokens.to(dtype)),
                 "SDPA 8 heads 3072x3072x40": (
                     lambda x: torch.nn.functional.scaled_dot_product_attention(x, x, x),
                     heads.to(dtype),
@@ -253,7 +254,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=0, help="untimed calls before each timing (0: first calls)")
     parser.add_argument("--full-call", action="store_true", help="also run one full 1-step pipeline call")
-    parser.add_argument("--modes", nargs="+", choices=MODES, default=["fp32", "layerwise"])
+    parser.add_argument("--modes", nargs="*", choices=MODES, default=["fp32", "layerwise"])
     parser.add_argument("--op-probe", action="store_true", help="also time single ops in fp32 vs bf16")
     parser.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args()
