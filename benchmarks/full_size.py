@@ -13,10 +13,10 @@ geometry. Each dtype setting runs in a fresh subprocess (so its peak RSS is its 
   Not in the default modes: on CPUs without native bf16 kernels it is many times slower (`--op-probe` shows why).
 
 Components are built directly in their storage dtype, so the float32 construction of a bf16 model never shows in its
-RSS. Per setting: one full 1-step pipeline call at the working size (its wall time and the process's peak RSS after it:
-the memory a real call needs), then one denoising step with and without local tokens, the plain UNet step, the pose /
-image / garment encoders, VAE encode and decode (median of `--repeats` calls after `--warmup` untimed ones). Prints a table and the
-ratios; the 50-step estimate is encoders + VAE + 50 steps with local tokens.
+RSS. Per setting: one denoising step with and without local tokens, the pose / image / garment encoders, VAE encode
+and decode (median of `--repeats` calls after `--warmup` untimed ones), peak RSS after those, optionally one full
+1-step pipeline call (`--full-call`), then a plain diffusers UNet step after the pipeline is freed. Prints a table and
+the ratios; the 50-step estimate is encoders + VAE + 50 steps with local tokens.
 """
 
 from __future__ import annotations
