@@ -38,3 +38,4 @@ DEFAULT_WIDTH = 384
 VAE_SCALE_FACTOR = 8
 # Max pixels accepted for any input photo, checked from the header before decoding.
 MAX_INPUT_PIXELS = 40_000_000
+MIN_IMAGE_SIDE = 32  # smaller images (or masks) carry no usable detail

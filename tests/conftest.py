@@ -41,3 +41,18 @@ def synth_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synth")
     generate_synthmvg(root, SynthConfig(identities=2, height=128, width=96, seed=3, test_fraction=0.5), workers=1)
     return root
+
+
+# hypothesis: a quick default profile for local runs, >= 500 examples in CI (HYPOTHESIS_PROFILE=ci, set by .ci/run)
+try:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        "dev", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    )
+    settings.register_profile(
+        "ci", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    )
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+except ImportError:  # hypothesis is in the dev extra; the property tests importorskip it
+    pass

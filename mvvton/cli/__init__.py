@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 
 # module name -> subcommand(s) it registers; imported lazily so `mvvton --help` stays fast.
 SUBCOMMAND_MODULES = ("convert", "tryon", "data", "demo", "smoke", "serve")
@@ -16,6 +17,7 @@ class CLIError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mvvton", description="Multi-view virtual try-on (MV-VTON) on diffusers.")
+    parser.add_argument("--verbose", action="store_true", help="print the full traceback of an internal error")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMAND_MODULES:
         try:
@@ -28,21 +30,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def seed_argument(text: str) -> int:
+    """argparse type for `--seed`: an integer torch accepts (0 .. 2**64 - 1)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer, got {text!r}") from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"--seed must be in 0 .. 2**64 - 1, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts such as `--steps`: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand. Exit codes: 0 ok, 1 a check failed, 2 a user error (`error: ...`, one line),
+    3 an internal error (`internal error: ...`; `--verbose` prints the traceback), 130 interrupted."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from mvvton.errors import MVVTONError
+
     try:
         result = args.func(args)
-    except CLIError as error:
+    except (CLIError, MVVTONError) as error:  # typed errors carry an actionable message
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except Exception as error:  # typed library errors carry an actionable message
-        from mvvton.errors import MVVTONError
-
-        if isinstance(error, MVVTONError):
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        raise
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.verbose:
+            traceback.print_exc()
+        summary = f"{type(error).__name__}: {error}".splitlines()[0][:500]
+        hint = "" if args.verbose else " (re-run with --verbose for the traceback)"
+        print(f"internal error: {summary}{hint}", file=sys.stderr)
+        return 3
     return int(result or 0)
 
 

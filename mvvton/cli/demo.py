@@ -7,6 +7,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mvvton.cli import positive_int, seed_argument
+
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "assets" / "default_model"
 DEMO_SEED = 20261121  # identities generated with this seed never appear in the training data (other seed)
 COLUMNS = ("agnostic input", "garment front", "garment back", "routed to CLIP", "pre-warp", "result", "ground truth")
@@ -16,10 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="run the embedded default model on held-out SynthMVG samples")
     parser.add_argument("--model", default=None, help=f"pipeline folder (default: the embedded {DEFAULT_MODEL_DIR})")
     parser.add_argument("--output", default="mvvton_demo.png", help="grid image to write")
-    parser.add_argument("--identities", type=int, default=2, help="held-out identities (3 views each)")
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=23)
-    parser.add_argument("--data-seed", type=int, default=DEMO_SEED)
+    parser.add_argument("--identities", type=positive_int, default=2, help="held-out identities (3 views each)")
+    parser.add_argument("--steps", type=positive_int, default=50)
+    parser.add_argument("--seed", type=seed_argument, default=23)
+    parser.add_argument("--data-seed", type=seed_argument, default=DEMO_SEED)
     parser.set_defaults(func=_demo)
 
 
@@ -57,18 +59,19 @@ def _demo(args: argparse.Namespace) -> int:
     from torch.utils.data import default_collate
 
     from mvvton.batch_inference import render_batch, sample_seed
-    from mvvton.cli import CLIError
     from mvvton.data import MVGDataset
     from mvvton.data.synth import SynthConfig, generate_synthmvg
     from mvvton.evaluation import psnr, ssim
     from mvvton.pipelines import MVVTONPipeline
+    from mvvton.pipelines.model_folder import check_pipeline_folder
     from mvvton.preprocessing.io import save_image_atomic
+    from mvvton.utils.output_paths import check_output_image_path
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     start = time.perf_counter()
     model_dir = Path(args.model) if args.model else DEFAULT_MODEL_DIR
-    if not (model_dir / "model_index.json").is_file():
-        raise CLIError(f"no mvvton pipeline at {model_dir}; pass --model DIR (see docs/training.md)")
+    check_output_image_path(args.output, overwrite=True)  # the demo grid is regenerated on every run
+    check_pipeline_folder(model_dir)
     pipe = MVVTONPipeline.from_pretrained(str(model_dir))
     pipe.set_progress_bar_config(disable=True)
     height, width = pipe.config.default_height, pipe.config.default_width

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from mvvton.cli import positive_int, seed_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("try-on", help="render a person wearing a garment (front + back product photos)")
@@ -13,12 +15,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--front", required=True, help="garment front product photo")
     parser.add_argument("--back", default=None, help="garment back product photo (default: reuse the front, warned)")
     parser.add_argument("--model", required=True, help="local mvvton pipeline folder (see `mvvton convert`)")
-    parser.add_argument("--out", required=True, help="output image path (.png / .jpg)")
+    parser.add_argument("--out", required=True, help="output image path (.png / .jpg / .webp); its folder must exist")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--mask", default=None, help="optional region to regenerate (white = regenerate)")
     parser.add_argument("--view", default="auto", choices=("auto", "front", "side", "back"))
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--steps", type=positive_int, default=50)
     parser.add_argument("--guidance-scale", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=23)
+    parser.add_argument("--seed", type=seed_argument, default=23)
     parser.add_argument("--height", type=int, default=None)
     parser.add_argument("--width", type=int, default=None)
     parser.add_argument("--debug-dir", default=None, help="also write every intermediate (pose, masks, warp) here")
@@ -30,13 +33,17 @@ def _try_on(args: argparse.Namespace) -> int:
     import PIL.Image
     import torch
 
-    from mvvton.cli import CLIError
     from mvvton.pipelines import MVVTONPipeline
+    from mvvton.pipelines.model_folder import check_pipeline_folder
     from mvvton.preprocessing.io import load_image, save_image_atomic
+    from mvvton.utils.output_paths import check_output_image_path, check_writable_folder
 
+    # every cheap check before any weight is read or any image decoded
+    check_output_image_path(args.out, overwrite=args.overwrite)
+    if args.debug_dir:
+        check_writable_folder(Path(args.debug_dir).parent, what="the folder of --debug-dir")
     model = Path(args.model)
-    if not (model / "model_index.json").is_file():
-        raise CLIError(f"{model} is not an mvvton pipeline folder (no model_index.json); create one with `mvvton convert`")
+    check_pipeline_folder(model)
     person = load_image(args.person, name="person")
     front = load_image(args.front, name="garment front")
     back = load_image(args.back, name="garment back") if args.back else None

@@ -20,6 +20,39 @@ def relative_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
     return (ours - reference).abs().max().item() / max(1.0, reference.abs().max().item())
 
 
+def fixture_head_counts(root: str | Path) -> tuple[int, int]:
+    """(UNet heads, CLIP heads) of a reference fixture, read from its `config.json`.
+
+    Head counts cannot be recovered from tensor shapes, so a fixture must state them; a missing or unreadable
+    `config.json` raises `CheckpointConversionError` instead of converting with a guess."""
+    import json
+
+    from mvvton.errors import CheckpointConversionError
+
+    path = Path(root) / "config.json"
+    try:
+        sections = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise CheckpointConversionError(
+            f"cannot read the fixture's head counts from {path} ({error}); the fixture must ship its config.json"
+        ) from error
+
+    def section(prefix: str) -> dict:
+        for key, value in sections.items():
+            if key.startswith(prefix) and isinstance(value, dict):
+                return value
+        raise CheckpointConversionError(f"{path} has no '{prefix} ...' section; cannot tell the head counts")
+
+    unet_heads = section("unet_config").get("num_heads")
+    clip_heads = section("clip_vision_config").get("num_attention_heads")
+    if not isinstance(unet_heads, int) or not isinstance(clip_heads, int) or unet_heads < 1 or clip_heads < 1:
+        raise CheckpointConversionError(
+            f"{path}: expected positive integer head counts, got unet num_heads={unet_heads!r}, "
+            f"clip num_attention_heads={clip_heads!r}"
+        )
+    return unet_heads, clip_heads
+
+
 def load_reference_components(root: str | Path) -> tuple[dict, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Convert the fixture's weights; return (components, inputs, reference outputs)."""
     from safetensors.torch import load_file
@@ -27,7 +60,10 @@ def load_reference_components(root: str | Path) -> tuple[dict, dict[str, torch.T
     from mvvton.conversion.ldm_checkpoint import build_components, convert_ldm_state_dict
 
     root = Path(root)
-    result = convert_ldm_state_dict(load_file(str(root / "weights.safetensors")), num_attention_heads=4, clip_num_heads=4)
+    unet_heads, clip_heads = fixture_head_counts(root)
+    result = convert_ldm_state_dict(
+        load_file(str(root / "weights.safetensors")), num_attention_heads=unet_heads, clip_num_heads=clip_heads
+    )
     components = {name: module.eval() for name, module in build_components(result).items()}
     components["_conversion"] = result
     return components, load_file(str(root / "inputs.safetensors")), load_file(str(root / "outputs.safetensors"))

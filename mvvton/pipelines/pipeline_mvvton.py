@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -13,16 +14,21 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DiffusionPipeline
 from diffusers.image_processor import PipelineImageInput, VaeImageProcessor
+from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
 from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils import replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 
 from mvvton.constants import GarmentView, PersonView
+from mvvton.errors import InvalidArgumentError, ModelLoadError, MVVTONError, NonFiniteResultError
 from mvvton.image_processor import CLIP_CROP_MARGIN, crop_garment_for_clip
 from mvvton.models import GarmentEncoderModel, GarmentImageEncoderModel, MVVTONUNet2DConditionModel, PoseEncoderModel
 from mvvton.models.attention_processor import GarmentTokens
 from mvvton.models.precision import upcast_normalization_layers
+from mvvton.pipelines.input_checks import MAX_WORKING_PIXELS_DEFAULT, CheckedCall, check_call
+from mvvton.pipelines.model_folder import check_pipeline_folder
 from mvvton.pipelines.pipeline_output import MVVTONPipelineOutput
+from mvvton.utils.validation import tensor_to_hwc
 
 EXAMPLE_DOC_STRING = """
     Examples:
@@ -41,24 +47,70 @@ EXAMPLE_DOC_STRING = """
 VIEW_NAMES = ("front", "back")
 
 
-def _processor_input(value: Any) -> Any:
-    """numpy uint8 images and float masks from the preprocessor -> PIL (what `VaeImageProcessor` reads unambiguously)."""
-    if isinstance(value, np.ndarray):
-        if value.dtype == np.uint8:
-            return PIL.Image.fromarray(value)
-        if value.ndim == 2:  # float mask in [0, 1]
-            return PIL.Image.fromarray(np.clip(np.round(value * 255), 0, 255).astype(np.uint8), mode="L")
-    return value
+def _as_rgb_image(value: Any, name: str) -> PIL.Image.Image:
+    """Any accepted image (PIL of any mode, numpy, `(C, H, W)` tensor, path, bytes) -> 8-bit RGB PIL, the one form
+    `VaeImageProcessor` reads unambiguously (alpha composited on white, grey repeated, 16-bit scaled)."""
+    from mvvton.preprocessing.io import load_image
+
+    if isinstance(value, torch.Tensor):
+        value = tensor_to_hwc(value)  # (H, W, C) in [0, 1]
+    return load_image(value, name=name)
 
 
-def _as_list(value: Any) -> list:
-    if value is None:
-        return []
-    if isinstance(value, torch.Tensor) and value.ndim == 4:
-        return list(value)
-    if isinstance(value, np.ndarray) and value.ndim == 4:
-        return list(value)
-    return list(value) if isinstance(value, (list, tuple)) else [value]
+def _as_mask_image(value: Any, name: str) -> PIL.Image.Image:
+    """Any accepted mask -> 8-bit single-channel PIL in [0, 255] (0 = keep, 255 = regenerate)."""
+    from mvvton.preprocessing.io import load_image
+
+    if isinstance(value, (str, os.PathLike, bytes, bytearray)):
+        value = load_image(value, name=name)
+    if isinstance(value, PIL.Image.Image):
+        return value if value.mode == "L" else value.convert("RGB").convert("L")
+    if isinstance(value, torch.Tensor):
+        array = value.detach().cpu()
+        array = (array.float() / 255 if array.dtype == torch.uint8 else array.float()).numpy()
+        array = array.mean(axis=0) if array.ndim == 3 else array  # (C, H, W) -> (H, W)
+    else:
+        array = np.asarray(value)
+        if array.ndim == 3:
+            array = array[..., : min(3, array.shape[-1])].mean(axis=-1, dtype=np.float64)  # (H, W, C) -> (H, W)
+            array = array / 255 if np.asarray(value).dtype == np.uint8 else array
+        elif array.dtype == np.uint8:
+            array = array / 255
+        if np.asarray(value).dtype == np.uint16:
+            array = array / 65535
+    array = np.asarray(array, dtype=np.float64)
+    return PIL.Image.fromarray(np.clip(np.round(array * 255), 0, 255).astype(np.uint8), mode="L")
+
+
+def _preprocessor_input(value: Any) -> Any:
+    """A `(C, H, W)` tensor -> `(H, W, C)` numpy in [0, 1] (the preprocessor reads PIL / numpy / paths / bytes)."""
+    return tensor_to_hwc(value) if isinstance(value, torch.Tensor) else value
+
+
+def _user_stacklevel() -> int:
+    """`stacklevel` for `warnings.warn` that points at the caller's line, past mvvton, torch and diffusers frames
+    (`torch.no_grad` and `replace_example_docstring` wrap `__call__`)."""
+    import contextlib
+    import os
+    import sys
+
+    import diffusers
+
+    import mvvton
+
+    library_dirs = tuple(
+        os.path.dirname(module.__file__) + os.sep for module in (mvvton, torch, diffusers)
+    ) + (contextlib.__file__,)
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(library_dirs):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+MISSING_BACK_WARNING = (
+    "no `garment_back` given: the front garment is used for the back view too; back and side views will show the "
+    "front print. Pass the garment's back photo as `garment_back`."
+)
 
 
 class MVVTONPipeline(DiffusionPipeline):
@@ -95,8 +147,14 @@ class MVVTONPipeline(DiffusionPipeline):
         garment_timestep: int = 999,
         default_height: int = 512,
         default_width: int = 384,
+        max_working_pixels: int = MAX_WORKING_PIXELS_DEFAULT,
     ):
         super().__init__()
+        if garment_encoder is not None and garment_encoder.config.use_soft_selection and pose_encoder is None:
+            raise InvalidArgumentError(
+                "this garment encoder is the multi-view model (use_soft_selection=True) and needs a `pose_encoder`, "
+                "got None; load the folder's pose_encoder (or build a frontal pipeline with use_soft_selection=False)"
+            )
         self.register_modules(
             vae=vae,
             unet=unet,
@@ -106,14 +164,31 @@ class MVVTONPipeline(DiffusionPipeline):
             image_encoder=image_encoder,
         )
         self.register_to_config(
-            garment_timestep=garment_timestep, default_height=default_height, default_width=default_width
-        )
+            garment_timestep=garment_timestep, default_height=default_height, default_width=default_width,
+            max_working_pixels=max_working_pixels,
+        )  # fmt: skip
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1) if vae is not None else 8
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor)
         self.mask_processor = VaeImageProcessor(
             vae_scale_factor=self.vae_scale_factor, do_normalize=False, do_convert_grayscale=True
         )
         self.preprocessor = None  # a `mvvton.preprocessing.TryOnPreprocessor`, built on first use
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> MVVTONPipeline:
+        """Load a local pipeline folder (nothing is downloaded). The folder is checked first, so a missing, corrupt
+        or incomplete folder raises `ModelLoadError` naming the file instead of failing deep inside diffusers."""
+        check_pipeline_folder(pretrained_model_name_or_path)
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        except MVVTONError:
+            raise
+        except Exception as error:  # corrupt weights, mismatched shapes, unreadable configs
+            raise ModelLoadError(
+                f"could not load the pipeline from '{pretrained_model_name_or_path}' ({type(error).__name__}: "
+                f"{str(error).splitlines()[0][:300] if str(error) else 'no details'}); the folder is corrupt or "
+                "incomplete: re-create it with `mvvton convert`"
+            ) from error
 
     # --------------------------------------------------------------------------------------------------------------
     # properties (per-call state)
@@ -193,37 +268,65 @@ class MVVTONPipeline(DiffusionPipeline):
         person,
         garment_front,
         garment_back,
-        height: int,
-        width: int,
-        view: str | list[str],
-        guidance_scale: float,
-        callback_on_step_end_tensor_inputs: list[str] | None,
-        prepared: bool,
-        pose_image,
-        garment_front_pose_image,
+        *,
+        optional_images: dict[str, Any],
         person_keypoints,
-    ) -> None:
-        multiple = self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
-        if height % multiple or width % multiple:
-            raise ValueError(f"`height` and `width` must be multiples of {multiple}, got {height}x{width}")
-        if person is None or garment_front is None:
-            raise ValueError("`person` and `garment_front` are required")
-        views = view if isinstance(view, (list, tuple)) else [view]
-        if any(v not in ("auto", *[pv.value for pv in PersonView]) for v in views):
-            raise ValueError(f"`view` must be 'auto', 'front', 'side' or 'back' (or one per sample), got {view!r}")
-        if guidance_scale > 1.0 and self.image_encoder is None:
-            raise ValueError("classifier-free guidance needs the image encoder's unconditional vector")
-        if callback_on_step_end_tensor_inputs is not None:
-            unknown = [k for k in callback_on_step_end_tensor_inputs if k not in self._callback_tensor_inputs]
-            if unknown:
-                raise ValueError(f"callback tensor inputs {unknown} not in {self._callback_tensor_inputs}")
-        if prepared and self.uses_pose and (pose_image is None or garment_front_pose_image is None):
-            raise ValueError(
+        view,
+        height,
+        width,
+        max_working_pixels,
+        num_inference_steps,
+        guidance_scale,
+        eta,
+        num_images_per_prompt,
+        generator,
+        latents,
+        garment_timestep,
+        output_type,
+        flags: dict[str, Any],
+        callback_on_step_end,
+        callback_on_step_end_tensor_inputs,
+    ) -> CheckedCall:
+        """Validate every argument before any model or preprocessing work (see `mvvton.pipelines.input_checks`).
+
+        Raises a typed `MVVTONError` (also a `ValueError` / `TypeError`) naming the first bad argument."""
+        checked = check_call(
+            person=person, garment_front=garment_front, garment_back=garment_back, optional_images=optional_images,
+            mask_names=("mask_image", "garment_front_mask", "garment_back_mask"), person_keypoints=person_keypoints,
+            view=view, height=height, width=width, size_multiple=self.size_multiple,
+            max_working_pixels=self.config.max_working_pixels if max_working_pixels is None else max_working_pixels,
+            num_inference_steps=num_inference_steps, num_train_timesteps=self.scheduler.config.num_train_timesteps,
+            guidance_scale=guidance_scale, eta=eta, num_images_per_prompt=num_images_per_prompt, generator=generator,
+            latents=latents, latent_channels=self.vae.config.latent_channels, vae_scale_factor=self.vae_scale_factor,
+            garment_timestep=garment_timestep, output_type=output_type, flags=flags,
+            callback_on_step_end=callback_on_step_end,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+            allowed_callback_inputs=self._callback_tensor_inputs,
+        )  # fmt: skip
+        if checked.guidance_scale > 1.0 and self.image_encoder is None:
+            raise InvalidArgumentError(
+                f"`guidance_scale`={checked.guidance_scale} needs the image encoder's unconditional vector, and this "
+                "pipeline has no image_encoder; use guidance_scale=1.0"
+            )
+        images = checked.images
+        prepared = bool(images["mask_image"]) and bool(images["warped_garment"])
+        if bool(images["warped_garment"]) and not images["mask_image"]:
+            raise InvalidArgumentError("`warped_garment` needs `mask_image` too (prepared inputs come as a set)")
+        if prepared and self.uses_pose and (not images["pose_image"] or not images["garment_front_pose_image"]):
+            raise InvalidArgumentError(
                 "with a given `mask_image` and `warped_garment`, the multi-view model also needs `pose_image` and "
                 "`garment_front_pose_image` (skeleton renders); or omit them all to let the preprocessor build them"
             )
-        if prepared and "auto" in views and person_keypoints is None:
-            raise ValueError("with prepared inputs, pass `view=` ('front' / 'side' / 'back') or `person_keypoints`")
+        if prepared and "auto" in checked.views and not checked.keypoints:
+            raise InvalidArgumentError(
+                "with prepared inputs, pass `view=` ('front' / 'side' / 'back') or `person_keypoints`"
+            )
+        return checked
+
+    @property
+    def size_multiple(self) -> int:
+        """`height` and `width` must be multiples of this (VAE downsampling x UNet downsampling)."""
+        return self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
 
     # --------------------------------------------------------------------------------------------------------------
     # 3. preprocessing
@@ -272,13 +375,8 @@ class MVVTONPipeline(DiffusionPipeline):
         """
         batch_size = len(person)
         prepared = len(mask_image) > 0 and len(warped_garment) > 0
+        missing_back = not garment_back and self.num_garment_views > 1
         if not garment_back:
-            if self.num_garment_views > 1:
-                warnings.warn(
-                    "no `garment_back` given: the front garment is used for the back view too; back and side views "
-                    "will show the front print",
-                    stacklevel=3,
-                )
             garment_back = garment_front
         columns: dict[str, list] = {key: [] for key in (
             "person", "warped_composite", "inpaint_mask", "garment_front", "garment_back", "garment_front_mask",
@@ -314,10 +412,10 @@ class MVVTONPipeline(DiffusionPipeline):
                 notes: list[str] = []
             else:
                 result = self._get_preprocessor()(
-                    pick(person, index),
-                    pick(garment_front, index),
-                    pick(garment_back, index),
-                    mask_image=pick(mask_image, index),
+                    _preprocessor_input(pick(person, index)),
+                    _preprocessor_input(pick(garment_front, index)),
+                    _preprocessor_input(pick(garment_back, index)),
+                    mask_image=_preprocessor_input(pick(mask_image, index)),
                     person_keypoints=keypoints,
                     view=sample_view,
                     height=height,
@@ -337,6 +435,8 @@ class MVVTONPipeline(DiffusionPipeline):
                 }
                 person_view, garment_view = PersonView(result.view), GarmentView(result.routed_garment)
                 notes = list(result.warnings)
+            if missing_back:
+                notes.append(MISSING_BACK_WARNING)
             routed.append(garment_view)
             intermediates.append(
                 {
@@ -349,32 +449,35 @@ class MVVTONPipeline(DiffusionPipeline):
             for key in columns:
                 columns[key].append(sample[key])
 
-        def images(values: list) -> torch.Tensor:
-            values = [_processor_input(value) for value in values]
+        def images(key: str) -> torch.Tensor:
+            values = [_as_rgb_image(value, key) for value in columns[key]]
             return self.image_processor.preprocess(values, height=height, width=width)  # (B, 3, H, W) [-1, 1]
 
-        def masks(values: list) -> torch.Tensor | None:
-            if any(value is None for value in values):
-                return None
-            values = [_processor_input(value) for value in values]
+        def masks(key: str) -> torch.Tensor:
+            values = [_as_mask_image(value, key) for value in columns[key]]
             return self.mask_processor.preprocess(values, height=height, width=width)  # (B, 1, H, W) [0, 1]
 
-        garments = torch.stack([images(columns["garment_front"]), images(columns["garment_back"])], dim=1)
-        front_masks, back_masks = masks(columns["garment_front_mask"]), masks(columns["garment_back_mask"])
+        garment_masks = None
+        if any(value is not None for value in columns["garment_front_mask"] + columns["garment_back_mask"]):
+            empty = np.zeros((height, width), np.float32)  # a view without a mask: the CLIP crop takes it whole
+            for key in ("garment_front_mask", "garment_back_mask"):
+                columns[key] = [empty if value is None else value for value in columns[key]]
+            garment_masks = torch.stack([masks("garment_front_mask"), masks("garment_back_mask")], dim=1)
+        garments = torch.stack([images("garment_front"), images("garment_back")], dim=1)
         batch = {
-            "person": images(columns["person"]),
-            "warped_composite": images(columns["warped_composite"]),
-            "inpaint_mask": masks(columns["inpaint_mask"]),
+            "person": images("person"),
+            "warped_composite": images("warped_composite"),
+            "inpaint_mask": masks("inpaint_mask"),
             "garments": garments[:, : self.num_garment_views],  # (B, V, 3, H, W)
-            "garment_masks": None if front_masks is None else torch.stack([front_masks, back_masks], dim=1),
+            "garment_masks": garment_masks,  # (B, 2, 1, H, W) or None
             "routed": routed,
             "intermediates": intermediates,
         }
         if self.uses_pose:
-            batch["person_skeleton"] = images(columns["person_skeleton"])
+            batch["person_skeleton"] = images("person_skeleton")
             batch["garment_skeletons"] = torch.stack(
-                [images(columns["garment_front_skeleton"]), images(columns["garment_back_skeleton"])], dim=1
-            )[:, : self.num_garment_views]
+                [images("garment_front_skeleton"), images("garment_back_skeleton")], dim=1
+            )[:, : self.num_garment_views]  # (B, V, 3, H, W)
         return batch
 
     # --------------------------------------------------------------------------------------------------------------
@@ -433,13 +536,10 @@ class MVVTONPipeline(DiffusionPipeline):
         image = image.to(device=self._execution_device, dtype=self.vae.dtype)
         if isinstance(generator, list):
             latents = torch.cat(
-                [
-                    self.vae.encode(image[i : i + 1]).latent_dist.sample(generator=generator[i])
-                    for i in range(image.shape[0])
-                ]
+                [retrieve_latents(self.vae.encode(image[i : i + 1]), generator=generator[i]) for i in range(len(image))]
             )
         else:
-            latents = self.vae.encode(image).latent_dist.sample(generator=generator)
+            latents = retrieve_latents(self.vae.encode(image), generator=generator)
         return latents * self.vae.config.scaling_factor
 
     def prepare_mask_latents(
@@ -540,6 +640,7 @@ class MVVTONPipeline(DiffusionPipeline):
         garment_back_mask: PipelineImageInput | None = None,
         height: int | None = None,
         width: int | None = None,
+        max_working_pixels: int | None = None,
         num_inference_steps: int = 50,
         guidance_scale: float = 1.0,
         num_images_per_prompt: int = 1,
@@ -573,7 +674,10 @@ class MVVTONPipeline(DiffusionPipeline):
             warped_garment (*optional*): the pre-warped composite (agnostic person with the garment pasted in).
             pose_image, garment_front_pose_image, garment_back_pose_image (*optional*): skeleton renders.
             garment_front_mask, garment_back_mask (*optional*): garment masks for the CLIP crop.
-            height, width (`int`, *optional*): working size (defaults from the pipeline config).
+            height, width (`int`, *optional*): working size (defaults from the pipeline config); multiples of
+                `pipe.size_multiple`.
+            max_working_pixels (`int`, *optional*): raise the working-size budget `height * width` (default
+                `config.max_working_pixels`, 1024x1024) for one call.
             num_inference_steps (`int`, defaults to 50), guidance_scale (`float`, defaults to 1.0: no guidance, as
                 released), num_images_per_prompt, eta (DDIM eta, 0), generator, latents: as in diffusers.
             start_from_warped (`bool`, defaults to `True`): start from the noised pre-warped composite (released
@@ -593,37 +697,50 @@ class MVVTONPipeline(DiffusionPipeline):
             [`MVVTONPipelineOutput`] or `(images,)` / `(images, intermediates)`.
         """
         # 0. Default height and width
-        height = height or self.config.default_height
-        width = width or self.config.default_width
-        persons = _as_list(person)
-        prepared = mask_image is not None and warped_garment is not None
+        height = self.config.default_height if height is None else height
+        width = self.config.default_width if width is None else width
 
-        # 1. Check inputs
-        self.check_inputs(
-            person, garment_front, garment_back, height, width, view, guidance_scale,
-            callback_on_step_end_tensor_inputs, prepared, pose_image, garment_front_pose_image, person_keypoints,
+        # 1. Check inputs (every argument, before any model or preprocessing work)
+        optional_images = {
+            "mask_image": mask_image, "warped_garment": warped_garment, "pose_image": pose_image,
+            "garment_front_pose_image": garment_front_pose_image, "garment_back_pose_image": garment_back_pose_image,
+            "garment_front_mask": garment_front_mask, "garment_back_mask": garment_back_mask,
+        }  # fmt: skip
+        flags = {
+            "start_from_warped": start_from_warped, "paste_back": paste_back,
+            "reproduce_original_guidance": reproduce_original_guidance,
+            "cache_local_projections": cache_local_projections, "return_dict": return_dict,
+            "return_intermediates": return_intermediates,
+        }  # fmt: skip
+        checked = self.check_inputs(
+            person, garment_front, garment_back, optional_images=optional_images, person_keypoints=person_keypoints,
+            view=view, height=height, width=width, max_working_pixels=max_working_pixels,
+            num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, eta=eta,
+            num_images_per_prompt=num_images_per_prompt, generator=generator, latents=latents,
+            garment_timestep=garment_timestep, output_type=output_type, flags=flags,
+            callback_on_step_end=callback_on_step_end,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
         )  # fmt: skip
+        height, width = checked.height, checked.width
+        num_inference_steps, guidance_scale, eta = checked.num_inference_steps, checked.guidance_scale, checked.eta
+        num_images_per_prompt = checked.num_images_per_prompt
         self._guidance_scale = guidance_scale
         self._interrupt = False
 
         # 2. Define call parameters
-        batch_size = len(persons)
+        batch_size = checked.batch_size
         device = self._execution_device
-        if isinstance(generator, list) and len(generator) != batch_size * num_images_per_prompt:
-            raise ValueError(
-                f"got {len(generator)} generators for {batch_size} sample(s) x {num_images_per_prompt} image(s)"
-            )
-        keypoints = person_keypoints
-        if keypoints is not None and not isinstance(keypoints, list):
-            keypoints = [keypoints] if np.asarray(keypoints).ndim == 2 else list(keypoints)
+        if not checked.garment_backs and self.num_garment_views > 1:
+            warnings.warn(MISSING_BACK_WARNING, stacklevel=_user_stacklevel())
 
         # 3. Preprocess person, garments, masks and poses
+        images = checked.images
         batch = self.preprocess_inputs(
-            persons, _as_list(garment_front), _as_list(garment_back), height=height, width=width, view=view,
-            mask_image=_as_list(mask_image), warped_garment=_as_list(warped_garment), pose_image=_as_list(pose_image),
-            garment_front_pose_image=_as_list(garment_front_pose_image),
-            garment_back_pose_image=_as_list(garment_back_pose_image), person_keypoints=keypoints or [],
-            garment_front_mask=_as_list(garment_front_mask), garment_back_mask=_as_list(garment_back_mask),
+            checked.persons, checked.garment_fronts, checked.garment_backs, height=height, width=width,
+            view=checked.views, mask_image=images["mask_image"], warped_garment=images["warped_garment"],
+            pose_image=images["pose_image"], garment_front_pose_image=images["garment_front_pose_image"],
+            garment_back_pose_image=images["garment_back_pose_image"], person_keypoints=checked.keypoints,
+            garment_front_mask=images["garment_front_mask"], garment_back_mask=images["garment_back_mask"],
         )  # fmt: skip
 
         def repeat(tensor: torch.Tensor | None) -> torch.Tensor | None:
@@ -683,6 +800,11 @@ class MVVTONPipeline(DiffusionPipeline):
                     self.guidance_scale, reproduce_original_guidance, guidance_tokens,
                 )  # fmt: skip
                 latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
+                if not bool(torch.isfinite(latents).all()):
+                    raise NonFiniteResultError(
+                        f"sampling step {i + 1}/{len(timesteps)} (t={int(t)}) produced NaN or inf latents, so no "
+                        "image is returned; check the weights (e.g. half precision overflow) and the inputs"
+                    )
                 if callback_on_step_end is not None:
                     callback_kwargs = {}
                     for name in callback_on_step_end_tensor_inputs or ["latents"]:
@@ -699,6 +821,8 @@ class MVVTONPipeline(DiffusionPipeline):
             images = latents
         else:
             decoded = self.vae.decode(latents / self.vae.config.scaling_factor, return_dict=False)[0]
+            if not bool(torch.isfinite(decoded).all()):
+                raise NonFiniteResultError("the VAE decoder produced NaN or inf pixels, so no image is returned")
             decoded = decoded.clamp(-1, 1)
             if paste_back:
                 regenerate = repeat(batch["inpaint_mask"]).to(decoded)

@@ -16,15 +16,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from mvvton.constants import MAX_INPUT_PIXELS
-from mvvton.errors import ImageNotFoundError, InvalidImageError
+from mvvton.constants import MAX_INPUT_PIXELS, MIN_IMAGE_SIDE
+from mvvton.errors import ImageNotFoundError, InvalidArgumentTypeError, InvalidImageError, OutputPathError
 
 logger = logging.getLogger(__name__)
 
 ImageInput = str | os.PathLike | bytes | bytearray | Image.Image | np.ndarray
 """Anything `load_image` accepts: a path, encoded bytes, a PIL image or an `(H, W[, C])` array."""
 
-MIN_IMAGE_SIDE = 32
 _WHITE = (255, 255, 255)
 
 
@@ -140,6 +139,8 @@ def _open_encoded(src: str | os.PathLike | bytes | bytearray, what: str, max_pix
         fp: io.BytesIO | str = io.BytesIO(bytes(src))
     else:
         path = Path(src)
+        if path.is_dir():
+            raise InvalidImageError(f"{what}: '{path}' is a directory, not an image file; pass one image file.")
         if not path.is_file():
             raise ImageNotFoundError(f"{what}: no such image file. Check the path.")
         if path.stat().st_size == 0:
@@ -159,12 +160,17 @@ def _open_encoded(src: str | os.PathLike | bytes | bytearray, what: str, max_pix
             f"{what}: not a readable image ({type(exc).__name__}: {exc}). "
             "Use a JPEG/PNG/WebP/TIFF file and check that it is not corrupt."
         ) from exc
-    _check_size(image.width, image.height, what, max_pixels)
+    try:
+        _check_size(image.width, image.height, what, max_pixels)
+    except InvalidImageError:
+        image.close()
+        raise
     try:
         if getattr(image, "n_frames", 1) > 1:
             image.seek(0)
         image.load()  # truncated files fail here (PIL's LOAD_TRUNCATED_IMAGES is left at its default, False)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        image.close()  # never leave the file handle open on a failed decode
         raise InvalidImageError(
             f"{what}: the image is corrupt or truncated ({type(exc).__name__}: {exc}); re-export or re-download it."
         ) from exc
@@ -191,6 +197,11 @@ def load_image_and_alpha(
     if isinstance(src, np.ndarray):
         if src.ndim < 2:
             raise InvalidImageError(f"{what}: expected an image array with at least 2 dimensions")
+        if src.ndim == 3 and src.shape[0] in (1, 3, 4) and src.shape[2] not in (1, 2, 3, 4):
+            raise InvalidImageError(
+                f"{what}: the array {src.shape} looks channels-first; numpy images are (H, W, C): pass "
+                "`array.transpose(1, 2, 0)`"
+            )
         _check_size(int(src.shape[1]), int(src.shape[0]), what, max_pixels)
         rgb, alpha = _array_to_rgb(src, what)
     elif isinstance(src, Image.Image):
@@ -209,7 +220,10 @@ def load_image_and_alpha(
         finally:
             opened.close()
     else:
-        raise TypeError(f"cannot load an image from {type(src).__name__}")
+        raise InvalidArgumentTypeError(
+            f"{what}: cannot load an image from a {type(src).__name__}; pass a path, encoded bytes, a PIL image or "
+            "an (H, W[, C]) numpy array"
+        )
     if alpha is not None:
         if alpha.min() == 255:
             alpha = None
@@ -258,7 +272,9 @@ def save_image_atomic(image: Image.Image | np.ndarray, path: str | os.PathLike, 
         image = Image.fromarray(_scale_to_uint8(image))
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
-        raise ValueError(f"unknown image extension {path.suffix!r} for {path}")
+        raise OutputPathError(
+            f"unknown image extension {path.suffix!r} for {path}; use one of .png, .jpg, .jpeg, .webp, .bmp, .tif"
+        )
     if fmt == "JPEG" and image.mode not in ("RGB", "L", "CMYK"):
         image = image.convert("RGB")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from mvvton.constants import DEFAULT_HEIGHT, DEFAULT_WIDTH, GarmentView, PersonView
-from mvvton.errors import MissingDependencyError, NoPersonDetectedError
+from mvvton.errors import InvalidArgumentError, MissingDependencyError, NoPersonDetectedError, SizeBudgetError
 from mvvton.preprocessing.garment import HumanParser, garment_keypoints, garment_mask
 from mvvton.preprocessing.io import ImageInput, load_image, load_image_and_alpha
 from mvvton.preprocessing.masks import (
@@ -32,6 +32,7 @@ from mvvton.preprocessing.person import (
 from mvvton.preprocessing.pose import normalize_keypoints, render_skeleton
 from mvvton.preprocessing.view import classify_person_view, garment_view_for
 from mvvton.preprocessing.warp import warp_garment, warped_composite
+from mvvton.utils.validation import VIEW_CHOICES, check_choice, check_integer, split_keypoints
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +198,29 @@ class PreprocessedTryOn:
         }
 
 
+PREPROCESS_MAX_SIDE = 8192
+PREPROCESS_MAX_PIXELS = 4096 * 4096
+
+
+def check_preprocess_arguments(
+    height: object, width: object, view: object, person_keypoints: object
+) -> tuple[int, int, str, np.ndarray | None]:
+    """Validate the preprocessor's call arguments before any image is decoded or any native (OpenCV / mediapipe)
+    code runs: an absurd canvas would abort the process inside OpenCV. Raises typed `MVVTONError`s."""
+    height = check_integer("height", height, 32, PREPROCESS_MAX_SIDE)
+    width = check_integer("width", width, 32, PREPROCESS_MAX_SIDE)
+    if height * width > PREPROCESS_MAX_PIXELS:
+        raise SizeBudgetError(
+            f"canvas {height}x{width} = {height * width:,} pixels is above the preprocessor's limit of "
+            f"{PREPROCESS_MAX_PIXELS:,}; the released models work at 512x384"
+        )
+    view = check_choice("view", view.value if isinstance(view, PersonView) else view, VIEW_CHOICES)
+    keypoints = split_keypoints(person_keypoints)
+    if len(keypoints) > 1:
+        raise InvalidArgumentError(f"`person_keypoints`: one (18, 3) array per call, got {len(keypoints)}")
+    return height, width, view, keypoints[0] if keypoints else None
+
+
 class TryOnPreprocessor:
     """Raw photos → `PreprocessedTryOn`, offline (numpy / OpenCV; mediapipe for pose, built lazily).
 
@@ -251,6 +275,7 @@ class TryOnPreprocessor:
         Raises:
             InvalidImageError, NoPersonDetectedError, NoGarmentDetectedError, MissingDependencyError.
         """
+        height, width, view, person_keypoints = check_preprocess_arguments(height, width, view, person_keypoints)
         timings: dict[str, float] = {}
         notes: list[str] = []
 

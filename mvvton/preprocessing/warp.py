@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from mvvton.constants import COCO18_INDEX, NUM_KEYPOINTS
+from mvvton.errors import InsufficientPoseError
 
 _MIN_CONF = 0.1
 
@@ -151,7 +152,10 @@ def correspondences(garment_keypoints: np.ndarray, person_keypoints: np.ndarray)
     else:
         _frontal_targets(g, p, scale, scale_x, p_torso, src, dst)
     if not src:
-        raise ValueError("no matching keypoints between garment and person (need at least neck or a shoulder)")
+        raise InsufficientPoseError(
+            "the garment warp needs the neck or a shoulder visible in both the person photo and the garment photo, "
+            "and none was found; use a person photo that shows the shoulders, or pass `warped_garment` yourself"
+        )
     src_arr, dst_arr = np.array(src), np.array(dst)
     # Drop targets that collapse onto another one (e.g. both shoulders of a profile view): they would fold the warp.
     keep = [0]

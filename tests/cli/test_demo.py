@@ -23,7 +23,7 @@ def test_demo_grid_with_given_model(tmp_path, capsys):
 
 def test_demo_without_model_is_a_clear_error(tmp_path, capsys):
     assert cli_main(["demo", "--model", str(tmp_path), "--output", str(tmp_path / "g.png")]) == 2
-    assert "no mvvton pipeline" in capsys.readouterr().err
+    assert "not an mvvton pipeline folder" in capsys.readouterr().err
 
 
 def test_demo_runs_the_embedded_default_model(tmp_path, capsys):

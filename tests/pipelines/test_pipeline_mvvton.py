@@ -189,7 +189,7 @@ def test_routing_changes_global_branch(pipe):
 
 
 def test_bad_inputs_are_clear(pipe):
-    with pytest.raises(ValueError, match="multiples"):
+    with pytest.raises(ValueError, match="multiple of"):
         pipe(**dummy_inputs(height=60))
     with pytest.raises(ValueError, match="view"):
         pipe(**dummy_inputs(view="sideways"))
