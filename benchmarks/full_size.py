@@ -153,6 +153,8 @@ def measure_plain_unet(mode: str, height: int, width: int, repeats: int, warmup:
     import torch
     from diffusers import UNet2DConditionModel
 
+    from mvvton.models.precision import upcast_normalization_layers
+
     torch.set_grad_enabled(False)
     torch.set_default_dtype(torch.float32 if mode == "fp32" else torch.bfloat16)
     try:
@@ -160,8 +162,11 @@ def measure_plain_unet(mode: str, height: int, width: int, repeats: int, warmup:
         plain = UNet2DConditionModel(**UNET_CONFIG).eval()
     finally:
         torch.set_default_dtype(torch.float32)
-    if mode == "layerwise":
-        plain.enable_layerwise_casting(storage_dtype=torch.bfloat16, compute_dtype=torch.float32)
+    if mode == "layerwise":  # as `MVVTONPipeline.enable_layerwise_casting`: norms are fp32 islands, only they skip
+        upcast_normalization_layers(plain)
+        plain.enable_layerwise_casting(
+            storage_dtype=torch.bfloat16, compute_dtype=torch.float32, skip_modules_pattern=("norm",)
+        )
     generator = torch.Generator().manual_seed(0)
     sample = torch.randn(1, 9, height // 8, width // 8, generator=generator).to(plain.dtype)
     context = torch.randn(1, 1, UNET_CONFIG["cross_attention_dim"], generator=generator).to(plain.dtype)
