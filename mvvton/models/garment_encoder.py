@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.attention_processor import Attention
 from diffusers.models.controlnets.controlnet import ControlNetConditioningEmbedding
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
@@ -23,7 +24,9 @@ from diffusers.utils import BaseOutput
 from einops import rearrange, repeat
 from torch import nn
 
+from mvvton.models.attention_processor import check_slice_size
 from mvvton.models.embeddings import flatten_tokens, space_to_depth
+from mvvton.models.precision import upcast_normalization_layers
 
 
 @dataclass
@@ -152,10 +155,23 @@ class GarmentEncoderModel(ModelMixin, ConfigMixin):
                         for _ in range(num_views - 1)
                     ]
                 )
+        upcast_normalization_layers(self)  # GroupNorm / LayerNorm in fp32 under half precision
 
     @property
     def num_levels(self) -> int:
         return len(self.token_projections)
+
+    def set_attention_slice(self, slice_size: str | int | None = "auto") -> None:
+        """Sliced attention in every attention layer (diffusers' `SlicedAttnProcessor`), or back to SDPA with `None`.
+
+        `"auto"`: half the heads per chunk, `"max"`: one, or an int number of (batch x head) rows per chunk.
+        """
+        if slice_size is not None and slice_size not in ("auto", "max"):
+            check_slice_size(slice_size)
+        for module in self.modules():
+            if isinstance(module, Attention):
+                rows = {"auto": max(1, module.heads // 2), "max": 1}.get(slice_size, slice_size)
+                module.set_attention_slice(None if rows is None else min(rows, module.sliceable_head_dim))
 
     # ----------------------------------------------------------------------------------------------------------
 
@@ -213,10 +229,12 @@ class GarmentEncoderModel(ModelMixin, ConfigMixin):
                 projected.append(self.extra_view_pose_projections[view - 1][level](per_view[:, view]))
             garment_projection = rearrange(torch.stack(projected, dim=1), "b v n d -> (b v) n d")
         person_repeated = repeat(person_projection, "b n d -> (b v) n d", v=num_views)
-        logits = torch.bmm(person_repeated.transpose(1, 2), garment_projection)  # (B*V, D, D): Σ_n P_h[n,i] P_g[n,j]
+        # fp32 island: the unscaled logits sum N_pose products and reach magnitudes where half precision's rounding
+        # would move the softmax
+        logits = torch.bmm(person_repeated.transpose(1, 2).float(), garment_projection.float())  # (B*V, D, D)
         if self.config.scale_soft_selection_logits:
             logits = logits / person_pose_embeds.shape[1] ** 0.5
-        selection = torch.softmax(logits.float(), dim=-1).to(tokens.dtype)
+        selection = torch.softmax(logits, dim=-1).to(tokens.dtype)  # Σ_n P_h[n,i] P_g[n,j], softmax over j
         return torch.bmm(tokens, selection), person_projection, garment_projection  # (B*V, N, D)
 
     def forward(

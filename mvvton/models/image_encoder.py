@@ -15,6 +15,8 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
+from mvvton.models.precision import upcast_normalization_layers
+
 CLIP_VIT_L14_VISION_CONFIG: dict = {
     "hidden_size": 1024,
     "intermediate_size": 4096,
@@ -44,8 +46,9 @@ class MapperAttention(nn.Module):
         qkv = self.c_qkv(hidden).view(batch_size, num_tokens, self.heads, -1)  # (B, N, heads, 3 * head_dim)
         query, key, value = qkv.split(width // self.heads, dim=-1)  # each (B, N, heads, head_dim)
         scale = 1.0 / math.sqrt(math.sqrt(width // self.heads))
-        weights = torch.einsum("bthc,bshc->bhts", query * scale, key * scale)  # (B, heads, N, N)
-        weights = torch.softmax(weights.float(), dim=-1).to(hidden.dtype)
+        # fp32 island: logits and softmax in float32 whatever the model dtype
+        weights = torch.einsum("bthc,bshc->bhts", query.float() * scale, key.float() * scale)  # (B, heads, N, N)
+        weights = torch.softmax(weights, dim=-1).to(hidden.dtype)
         attended = torch.einsum("bhts,bshc->bthc", weights, value).reshape(batch_size, num_tokens, width)
         return self.c_proj(attended)
 
@@ -101,6 +104,7 @@ class GarmentImageEncoderModel(ModelMixin, ConfigMixin):
         self.final_layer_norm = nn.LayerNorm(width)
         self.proj_out = nn.Linear(width, projection_dim)
         self.uncond_vector = nn.Parameter(torch.randn(1, 1, projection_dim))
+        upcast_normalization_layers(self)  # CLIP, mapper and final LayerNorms in fp32 under half precision
 
     @property
     def image_size(self) -> int:
@@ -117,6 +121,22 @@ class GarmentImageEncoderModel(ModelMixin, ConfigMixin):
         """`(B, 3, S, S)` CLIP-normalised -> `(B, 1, D)` global token."""
         pooled = self.vision_model(pixel_values=pixel_values).pooler_output  # (B, W)
         return self.proj_out(self.map_pooled(pooled))
+
+    def enable_layerwise_casting(
+        self,
+        storage_dtype: torch.dtype = torch.float8_e4m3fn,
+        compute_dtype: torch.dtype | None = None,
+        skip_modules_pattern: tuple[str, ...] | None = None,
+        skip_modules_classes: tuple[type[nn.Module], ...] | None = None,
+        non_blocking: bool = False,
+    ) -> None:
+        """diffusers' layerwise casting with two fixes for this model. CLIP casts the pixels to its patch embedding's
+        weight dtype before any hook could upcast that weight, so the patch embedding (0.6 M parameters) is kept in
+        the compute dtype instead. Default skip patterns: only normalisation layers (fp32 islands); diffusers'
+        defaults would also skip `proj_out`, leaving it in the storage dtype while its input is in compute dtype."""
+        patterns = tuple(skip_modules_pattern or ("norm",)) + ("patch_embedding",)
+        super().enable_layerwise_casting(storage_dtype, compute_dtype, patterns, skip_modules_classes, non_blocking)
+        self.vision_model.get_input_embeddings().to(compute_dtype or self.dtype)  # CLIP's patch embedding
 
     def unconditional_embeds(self, batch_size: int) -> torch.Tensor:
         """The unconditional token repeated: `(B, 1, D)`."""

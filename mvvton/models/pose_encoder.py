@@ -9,6 +9,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from mvvton.models.embeddings import flatten_tokens, space_to_depth
+from mvvton.models.precision import upcast_normalization_layers
 
 
 class PoseEncoderModel(ModelMixin, ConfigMixin):
@@ -41,6 +42,7 @@ class PoseEncoderModel(ModelMixin, ConfigMixin):
         self.layer_norm = nn.LayerNorm(cross_attention_dim)
         for layer in (self.conv1, self.conv2, self.conv3, self.linear):
             nn.init.xavier_uniform_(layer.weight)
+        upcast_normalization_layers(self)  # LayerNorm in fp32 under half precision
 
     def forward(self, skeleton: torch.Tensor) -> torch.Tensor:
         """`(B, 3, H, W)` [-1, 1] -> `(B, (H/32)(W/32), D)`; H and W must be multiples of 32 (after resizing)."""

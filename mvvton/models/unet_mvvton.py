@@ -9,7 +9,19 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.models.modeling_utils import ModelMixin  # noqa: F401  (pipeline loading resolves base classes here)
 from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel, UNet2DConditionOutput
 
-from mvvton.models.attention_processor import GarmentTokens, JointAttnProcessor2_0, MVVTONAttnProcessor2_0
+from mvvton.errors import MissingDependencyError
+from mvvton.models.attention_processor import (
+    GarmentTokens,
+    JointAttnProcessor2_0,
+    MVVTONAttnProcessor2_0,
+    SlicedJointAttnProcessor,
+    SlicedMVVTONAttnProcessor,
+    XFormersJointAttnProcessor,
+    XFormersMVVTONAttnProcessor,
+    check_slice_size,
+    xformers_ops,
+)
+from mvvton.models.precision import upcast_normalization_layers
 
 LOCAL_TOKEN_INJECTION_MODES = ("cumulative", "per_level")
 
@@ -164,6 +176,7 @@ class MVVTONUNet2DConditionModel(UNet2DConditionModel):
         if not isinstance(layers_per_block, int) or not isinstance(cross_attention_dim, int):
             raise ValueError("MV-VTON needs an int `layers_per_block` and `cross_attention_dim` (SD-1 geometry)")
         self._install_processors(use_sdpa=True)
+        upcast_normalization_layers(self)  # GroupNorm / LayerNorm in fp32 under half precision
 
     # ----------------------------------------------------------------------------------------------------------
     # processors
@@ -182,52 +195,86 @@ class MVVTONUNet2DConditionModel(UNet2DConditionModel):
         """How many garment-encoder levels the decoder mirrors (12 for SD-1)."""
         return len(self.config.up_block_types) * (self.config.layers_per_block + 1)
 
-    def _install_processors(self, use_sdpa: bool) -> None:
-        existing = {
-            name: processor
-            for name, processor in self.attn_processors.items()
-            if isinstance(processor, JointAttnProcessor2_0)
-        }
+    def _install_processors(self, use_sdpa: bool = True, slice_size=None, xformers: bool = False, attention_op=None):
+        """(Re)install every processor with one attention kernel, keeping the joint-attention weights.
+
+        Kernels: SDPA (`use_sdpa`), explicit math (`use_sdpa=False`), sliced (`slice_size`: None, "auto" = half the
+        heads, "max" = 1, or an int number of (batch x head) rows per chunk) or xformers (`xformers=True`).
+        """
+        existing = self.joint_attention_processors
         levels_by_layer = decoder_token_levels(
             tuple(self.config.up_block_types), self.config.layers_per_block, self.config.local_token_injection
         )
         channels_by_up_block = list(reversed(self.config.block_out_channels))
         processors: dict[str, Any] = {}
         for name in self.attn_processors:
-            parts = name.split(".")
+            heads = self.get_submodule(name.removesuffix(".processor")).heads
+            rows = None
+            if slice_size is not None and not xformers:
+                rows = {"auto": max(1, heads // 2), "max": 1}.get(slice_size, slice_size)
             is_decoder_cross_attention = name.startswith("up_blocks.") and name.endswith("attn2.processor")
             if not is_decoder_cross_attention:
-                processors[name] = MVVTONAttnProcessor2_0(use_sdpa=use_sdpa)
+                if xformers:
+                    processors[name] = XFormersMVVTONAttnProcessor(attention_op)
+                elif rows is not None:
+                    processors[name] = SlicedMVVTONAttnProcessor(rows)
+                else:
+                    processors[name] = MVVTONAttnProcessor2_0(use_sdpa=use_sdpa)
                 continue
-            if name in existing:
-                existing[name].use_sdpa = use_sdpa
-                processors[name] = existing[name]
-                continue
+            parts = name.split(".")
             up_index, layer = int(parts[1]), int(parts[3])
-            processors[name] = JointAttnProcessor2_0(
+            geometry = dict(
                 hidden_size=channels_by_up_block[up_index],
                 cross_attention_dim=self.config.cross_attention_dim,
                 token_levels=levels_by_layer[(up_index, layer)],
-                use_sdpa=use_sdpa,
             )
+            # built on the meta device: an existing processor's weights are adopted, not copied
+            with torch.device("meta" if name in existing else self.device):
+                if xformers:
+                    processor = XFormersJointAttnProcessor(**geometry, attention_op=attention_op)
+                elif rows is not None:
+                    processor = SlicedJointAttnProcessor(**geometry, slice_size=rows)
+                else:
+                    processor = JointAttnProcessor2_0(**geometry, use_sdpa=use_sdpa)
+            if name in existing:
+                processor.adopt_weights(existing[name])
+            processors[name] = processor
         self.set_attn_processor(processors)
 
     def set_default_attn_processor(self) -> None:
         """Switch every processor to its explicit-math (non-SDPA) form, keeping the joint-attention weights."""
         self._install_processors(use_sdpa=False)
 
-    def set_attention_slice(self, slice_size: str | int | list[int] = "auto") -> None:
-        raise NotImplementedError(
-            "attention slicing would replace MV-VTON's joint attention processors and silently drop the garment "
-            "conditioning; use model CPU offload or a smaller resolution instead"
-        )
+    def set_attention_slice(self, slice_size: str | int | None = "auto") -> None:
+        """Compute every attention (joint blocks included) in chunks of (batch x head) rows, or undo with `None`.
+
+        Args:
+            slice_size: `"auto"` (half the heads per chunk), `"max"` (one row per chunk: least memory), an int
+                (rows per chunk, at least 1) or `None` (back to the SDPA processors). Same result; on CPU or with
+                SDPA's memory-efficient CUDA kernels slicing only costs time.
+        """
+        if slice_size is not None and slice_size not in ("auto", "max"):
+            check_slice_size(slice_size)
+        self._install_processors(use_sdpa=True, slice_size=slice_size)
 
     def set_use_memory_efficient_attention_xformers(self, valid: bool = True, attention_op=None) -> None:
+        """Use xformers' memory-efficient attention in every processor (joint blocks included), or undo.
+
+        Raises `MissingDependencyError` if xformers does not import or has no kernel for this model's device and
+        dtype (it is checked with a small attention on the model's device before anything is replaced).
+        """
         if valid:
-            raise NotImplementedError(
-                "xformers processors would replace MV-VTON's joint attention; the default processors already use "
-                "torch's scaled_dot_product_attention (memory-efficient kernels on CUDA)"
-            )
+            probe = torch.zeros(1, 2, 1, 8, device=self.device, dtype=self.dtype)  # (B, N, heads, d)
+            try:
+                xformers_ops().memory_efficient_attention(probe, probe, probe, op=attention_op)
+            except MissingDependencyError:
+                raise
+            except Exception as error:  # xformers raises several types when no operator fits
+                raise MissingDependencyError(
+                    f"xformers has no memory-efficient attention kernel for {self.device} / {self.dtype} ({error}); "
+                    "keep the default SDPA processors, or move the model to a CUDA device first"
+                ) from error
+        self._install_processors(use_sdpa=True, xformers=valid, attention_op=attention_op)
 
     # ----------------------------------------------------------------------------------------------------------
     # construction from a plain UNet

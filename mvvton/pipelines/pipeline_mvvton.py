@@ -31,6 +31,7 @@ from mvvton.image_processor import CLIP_CROP_MARGIN, crop_garment_for_clip
 from mvvton.models import GarmentEncoderModel, GarmentImageEncoderModel, MVVTONUNet2DConditionModel, PoseEncoderModel
 from mvvton.models.attention_processor import GarmentTokens
 from mvvton.models.autoencoder_tiny import TinyAutoencoderModel
+from mvvton.models.precision import upcast_normalization_layers
 from mvvton.pipelines.input_checks import MAX_WORKING_PIXELS_DEFAULT, CheckedCall, check_call
 from mvvton.pipelines.model_folder import check_pipeline_folder
 from mvvton.pipelines.pipeline_output import MVVTONPipelineOutput
@@ -271,6 +272,49 @@ class MVVTONPipeline(DiffusionPipeline):
     @property
     def num_garment_views(self) -> int:
         return int(self.garment_encoder.config.num_views)
+
+    # --------------------------------------------------------------------------------------------------------------
+    # speed and memory
+
+    def set_use_memory_efficient_attention_xformers(self, valid: bool, attention_op: Callable | None = None) -> None:
+        """xformers attention per component. Unlike diffusers' default walk through every submodule, this never
+        reaches the UNet's `Attention` layers directly, which would swap the joint attention for plain processors
+        and drop the garment conditioning. The UNet goes first: it checks that xformers runs on its device."""
+        for name in ("unet", "garment_encoder", "vae", "image_encoder", "pose_encoder"):
+            module = getattr(self, name, None)
+            if isinstance(module, torch.nn.Module) and hasattr(module, "set_use_memory_efficient_attention_xformers"):
+                module.set_use_memory_efficient_attention_xformers(valid, attention_op)
+
+    def enable_layerwise_casting(
+        self, storage_dtype: torch.dtype = torch.bfloat16, compute_dtype: torch.dtype = torch.float32
+    ) -> None:
+        """Store every model's weights in `storage_dtype` and run each Linear / Conv in `compute_dtype` (diffusers'
+        layerwise casting). With the defaults: half the weight memory, float32 math; on CPUs without native bf16
+        kernels this is much faster than running in bfloat16 (docs/benchmarks.md)."""
+        upcast_normalization_layers(self.vae)  # norms are skipped below and compute in fp32 from stored weights
+        for name in ("unet", "garment_encoder", "vae", "image_encoder", "pose_encoder"):
+            module = getattr(self, name, None)
+            if module is not None:
+                # only norms are skipped: diffusers' default patterns would also skip e.g. CLIP's patch embedding
+                # and our `proj_out`, leaving them in the storage dtype while their inputs are in compute dtype
+                module.enable_layerwise_casting(
+                    storage_dtype=storage_dtype, compute_dtype=compute_dtype, skip_modules_pattern=("norm",)
+                )
+
+    @torch.no_grad()
+    def warmup(self, height: int | None = None, width: int | None = None) -> None:
+        """Run one 1-step call on synthetic inputs at the working size, so that a server's first request does not pay
+        the weights' page faults (memory-mapped safetensors) and the kernels' first-call setup."""
+        height = height or self.config.default_height
+        width = width or self.config.default_width
+        gray = torch.full((1, 3, height, width), 0.5)
+        mask = torch.zeros(1, 1, height, width)
+        mask[..., height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] = 1.0
+        skeletons = {"pose_image": gray, "garment_front_pose_image": gray} if self.uses_pose else {}
+        self(
+            gray, gray, gray, mask_image=mask, warped_garment=gray, view="front", height=height, width=width,
+            num_inference_steps=1, generator=torch.Generator().manual_seed(0), output_type="pt", **skeletons,
+        )  # fmt: skip
 
     # --------------------------------------------------------------------------------------------------------------
     # 1. inputs

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from diffusers.models.attention_processor import AttnProcessor2_0
 
 from mvvton.models import GarmentEncoderModel, MVVTONUNet2DConditionModel, PoseEncoderModel
 from mvvton.models.attention_processor import JointAttnProcessor2_0
@@ -41,15 +40,6 @@ def test_math_processors_match_sdpa():
         unet.set_default_attn_processor()
         assert not any(getattr(p, "use_sdpa", False) for p in unet.attn_processors.values())
         assert torch.allclose(unet(sample, t, context, garment_tokens=tokens).sample, sdpa, atol=1e-5)
-
-
-def test_slicing_and_xformers_refuse_instead_of_dropping_garments():
-    unet = get_dummy_components()["unet"]
-    with pytest.raises(NotImplementedError, match="garment"):
-        unet.set_attention_slice(1)
-    with pytest.raises(NotImplementedError):
-        unet.set_use_memory_efficient_attention_xformers(True)
-    assert not any(isinstance(p, AttnProcessor2_0) for p in unet.attn_processors.values())
 
 
 def test_token_levels_cumulative_and_per_level():

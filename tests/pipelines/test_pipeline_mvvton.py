@@ -209,9 +209,13 @@ def test_frontal_variant_save_load_optional_component(tmp_path):
     assert np.abs(loaded(**dummy_inputs(view="front")).images - expected).max() < 5e-4
 
 
-def test_attention_slicing_refused(pipe):
-    with pytest.raises(NotImplementedError):
-        pipe.enable_attention_slicing()
+def test_attention_slicing_keeps_the_garment_conditioning():
+    pipe = make_pipe()
+    expected = pipe(**dummy_inputs()).images
+    pipe.enable_attention_slicing("max")
+    sliced = pipe(**dummy_inputs()).images
+    assert len(pipe.unet.joint_attention_processors) == 9
+    assert np.abs(sliced - expected).max() < 1e-5
 
 
 @pytest.mark.parametrize("guidance_scale", [1.0, 3.0])
