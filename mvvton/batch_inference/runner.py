@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from mvvton.errors import InvalidArgumentError
 from mvvton.preprocessing.io import save_image_atomic
+from mvvton.utils.atomic import atomic_write_text
 
 OUTPUT_FORMATS = ("png", "jpg", "webp")
 TEMPORARY_SUFFIX = (
@@ -97,17 +97,7 @@ def output_path(output_dir: Path, sample_id: str, suffix: str) -> Path:
 
 def write_json_atomic(path: Path, payload: dict) -> None:
     """Write JSON through a temporary file in the same folder and `os.replace` (readers never see half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(payload, stream, indent=2, default=str)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(payload, indent=2, default=str))
 
 
 def clean_stale_temporaries(output_dir: str | os.PathLike) -> list[Path]:
