@@ -37,6 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--try-on-timeout", type=float, default=defaults.try_on_timeout, help="seconds")
     parser.add_argument("--api-key", default=None, help="require this key on /v1/* (default: $MVVTON_API_KEY)")
     parser.add_argument("--cors-origin", action="append", default=[], help="allowed CORS origin (repeatable)")
+    parser.add_argument(
+        "--ui", action="store_true",
+        help="also serve the try-on web page at /ui (needs the `ui` extra; it loads its own copy of the model and "
+        "shows the service's recent jobs; not covered by --api-key)",
+    )  # fmt: skip
     parser.set_defaults(func=_serve)
 
 
@@ -60,6 +65,11 @@ def _serve(args: argparse.Namespace) -> int:
         try_on_timeout=args.try_on_timeout, cors_origins=tuple(args.cors_origin), **overrides,
     )  # fmt: skip
     app = create_app(args.model, config=config)
+    if args.ui:
+        from mvvton.cli.demo import DEFAULT_MODEL_DIR
+        from mvvton.ui.app import mount_ui
+
+        mount_ui(app, model_path=args.model or DEFAULT_MODEL_DIR, job_store=app.state.store, device=args.device)
     # keep-alive longer than clients' usual poll gaps, so a reused connection is rarely closed under them
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_keep_alive=75)
     return 0

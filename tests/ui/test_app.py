@@ -137,3 +137,21 @@ def test_mount_ui_serves_the_page_on_the_service_app(tiny_pipe):
         elem_ids = {component.get("props", {}).get("elem_id") for component in config["components"]}
         assert {"person", "garment-front", "garment-back", "result", "intermediates", "recent-jobs"} <= elem_ids
         assert config.get("analytics_enabled") is False
+
+
+def test_ui_mounts_on_the_real_service_with_its_job_store(tiny_pipe, tmp_path):
+    """`mvvton serve --ui`: the page on the service's own app, with the service's SQLite job store as the gallery."""
+    pytest.importorskip("gradio")
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from mvvton.serving.app import ServiceConfig, create_app
+    from mvvton.ui import mount_ui
+
+    tiny_pipe.save_pretrained(tmp_path / "model")
+    app = create_app(tmp_path / "model", config=ServiceConfig(store_dir=tmp_path / "store", api_key=None))
+    mount_ui(app, pipe=tiny_pipe, job_store=app.state.store)
+    client = TestClient(app)  # no lifespan: no worker threads needed to render the page
+    page = client.get("/ui/")
+    assert page.status_code == 200 and "mvvton try-on" in page.text
+    assert client.get("/health").status_code == 200
