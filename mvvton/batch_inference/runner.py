@@ -245,7 +245,11 @@ def run_batch_inference(
         total=sum(len(indices) for indices in batches), initial=counts["skipped"], position=rank,
         desc=f"process {rank}/{world}", disable=not show_progress, leave=True,
     )  # fmt: skip
-    loader = DataLoader(dataset, batch_sampler=todo_batches, num_workers=config.num_workers)
+    # spawned workers: mediapipe (and torch's thread pools) abort in a child forked after the parent used them
+    context = "spawn" if config.num_workers > 0 else None
+    loader = DataLoader(
+        dataset, batch_sampler=todo_batches, num_workers=config.num_workers, multiprocessing_context=context
+    )
     for batch in loader:
         ids = list(batch["sample_id"])
         targets = [output_path(output_dir, sample_id, config.output_format) for sample_id in ids]

@@ -50,7 +50,9 @@ def test_photos_are_preprocessed_in_worker_processes(shared_dir, tmp_path):
         f"front,{samples}/person/idmvton_00055_00_front.jpg,{samples}/garment/solidus_ruby-polo_front.jpg,\n"
     )
     dataset = PhotoTripletDataset(tmp_path / "list.csv", height=128, width=96)
-    batches = list(DataLoader(dataset, batch_size=2, num_workers=1))  # the preprocessor is built in the worker
+    # the preprocessor is built in the worker; spawned, as the runner does (mediapipe aborts in a forked child
+    # once the parent process has used it)
+    batches = list(DataLoader(dataset, batch_size=2, num_workers=1, multiprocessing_context="spawn"))
     assert len(batches) == 1 and dataset.preprocessor is None
     batch = batches[0]
     assert batch["sample_id"] == ["back", "front"] and batch["view"] == ["back", "front"]
