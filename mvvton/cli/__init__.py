@@ -30,26 +30,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def seed_argument(text: str) -> int:
-    """argparse type for `--seed`: an integer torch accepts (0 .. 2**64 - 1)."""
+def _bounded_int(text: str, low: int, high: int | None, accepted: str) -> int:
+    """argparse helper: `text` as an integer in [low, high] or an `ArgumentTypeError` naming `accepted`."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed must be an integer, got {text!r}") from None
-    if not 0 <= value < 2**64:
-        raise argparse.ArgumentTypeError(f"--seed must be in 0 .. 2**64 - 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {accepted}, got {text!r}") from None
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"expected {accepted}, got {value}")
     return value
+
+
+def seed_argument(text: str) -> int:
+    """argparse type for `--seed`: an integer torch accepts (0 .. 2**64 - 1)."""
+    return _bounded_int(text, 0, 2**64 - 1, "--seed as an integer in 0 .. 2**64 - 1")
 
 
 def positive_int(text: str) -> int:
     """argparse type for counts such as `--steps`: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
+    return _bounded_int(text, 1, None, "an integer >= 1")
 
 
 def main(argv: list[str] | None = None) -> int:

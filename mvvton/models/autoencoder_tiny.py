@@ -208,7 +208,7 @@ class TinyAutoencoderModel(ModelMixin, ConfigMixin):
         decoder_state_dict: dict[str, torch.Tensor],
         **config: object,
     ) -> TinyAutoencoderModel:
-        """Build the model from TAESD-layout `nn.Sequential` state dicts (e.g. `torch.load("taef2_encoder.pth")`).
+        """Build the model from TAESD-layout `nn.Sequential` state dicts (e.g. `torch.load("taef2_encoder.pth", weights_only=True)`).
 
         Every key must match (strict load); the weights are cast to float32.
         """
