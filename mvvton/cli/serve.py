@@ -38,6 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--api-key", default=None, help="require this key on /v1/* (default: $MVVTON_API_KEY)")
     parser.add_argument("--cors-origin", action="append", default=[], help="allowed CORS origin (repeatable)")
     parser.add_argument(
+        "--dead-worker-grace", type=float, default=defaults.dead_worker_grace,
+        help="with --queue: seconds without a worker heartbeat before its running job is queued again",
+    )  # fmt: skip
+    parser.add_argument(
         "--ui", action="store_true",
         help="also serve the try-on web page at /ui (needs the `ui` extra; it loads its own copy of the model and "
         "shows the service's recent jobs; not covered by --api-key)",
@@ -62,7 +66,8 @@ def _serve(args: argparse.Namespace) -> int:
         device=args.device, workers=args.workers, max_upload_bytes=int(args.max_upload_mb * 1024**2),
         max_image_pixels=args.max_image_pixels, max_steps=args.max_steps, max_queued=args.max_queued,
         retention_seconds=args.retention_hours * 3600, max_store_bytes=int(args.max_store_gb * 1024**3),
-        try_on_timeout=args.try_on_timeout, cors_origins=tuple(args.cors_origin), **overrides,
+        try_on_timeout=args.try_on_timeout, cors_origins=tuple(args.cors_origin),
+        dead_worker_grace=args.dead_worker_grace, **overrides,
     )  # fmt: skip
     app = create_app(args.model, config=config)
     if args.ui:

@@ -52,6 +52,8 @@ class ServiceConfig:
         try_on_timeout: seconds `POST /v1/try-on` waits before cancelling its job (504).
         api_key: if set, `/v1/*` requires it (`Authorization: Bearer` or `X-API-Key`); default `$MVVTON_API_KEY`.
         cors_origins: origins allowed by CORS (none by default).
+        dead_worker_grace: with Redis, a started job whose worker heartbeat has been gone this many seconds is
+            queued again (workers refresh it every few seconds; see `mvvton worker --heartbeat-seconds`).
     """
 
     store_dir: Path | None = None
@@ -68,6 +70,7 @@ class ServiceConfig:
     try_on_timeout: float = 600.0
     api_key: str | None = field(default_factory=lambda: os.environ.get("MVVTON_API_KEY") or None)
     cors_origins: tuple[str, ...] = ()
+    dead_worker_grace: float = 15.0
 
     def check(self) -> "ServiceConfig":
         from mvvton.errors import InvalidArgumentError
@@ -75,8 +78,9 @@ class ServiceConfig:
         for name in ("workers", "max_upload_bytes", "max_image_pixels", "max_steps", "max_queued"):
             if int(getattr(self, name)) < 1:
                 raise InvalidArgumentError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.try_on_timeout <= 0 or self.retention_seconds <= 0 or self.max_store_bytes <= 0:
-            raise InvalidArgumentError("try_on_timeout, retention_seconds and max_store_bytes must be > 0")
+        positive = ("try_on_timeout", "retention_seconds", "max_store_bytes", "dead_worker_grace")
+        if not all(getattr(self, name) > 0 for name in positive):
+            raise InvalidArgumentError(f"{', '.join(positive)} must be > 0")
         if self.queue_url is not None and not self.queue_url.startswith(("redis://", "rediss://", "unix://")):
             raise InvalidArgumentError(f"queue must be a redis:// URL, got {self.queue_url!r}")
         return self
@@ -132,6 +136,7 @@ def create_app(model_dir: str | Path | None = None, *, config: ServiceConfig | N
     import mvvton
     from mvvton.errors import InvalidArgumentError, MVVTONError
     from mvvton.serving.errors import (
+        SERVER_SIDE_JOB_ERRORS,
         JobNotFoundError,
         JobStateError,
         JobTimeoutError,
@@ -162,7 +167,8 @@ def create_app(model_dir: str | Path | None = None, *, config: ServiceConfig | N
     metrics = ServiceMetrics(store)
     events = JobEvents()
     if config.queue_url:
-        dispatcher = RedisQueue(store, config.queue_url, metrics, events, queue_name=config.queue_name)
+        dispatcher = RedisQueue(store, config.queue_url, metrics, events, queue_name=config.queue_name,
+                                dead_worker_grace=config.dead_worker_grace)  # fmt: skip
     else:
         runners = [TryOnRunner.from_pretrained(model_dir, device=config.device, max_image_pixels=config.max_image_pixels)
                    for _ in range(config.workers)]  # fmt: skip
@@ -364,7 +370,7 @@ def create_app(model_dir: str | Path | None = None, *, config: ServiceConfig | N
             await events.wait(record.id, min(0.5, remaining))
             record = await get_record(record.id)
         if record.status == "failed":
-            status = 500 if record.error == "InternalError" else 422
+            status = 500 if record.error in SERVER_SIDE_JOB_ERRORS else 422
             return error_response(status, record.error or "InternalError", record.message or "the job failed")
         raise_for_unfinished(record)
         data = await run_in_threadpool(record.result_path.read_bytes)

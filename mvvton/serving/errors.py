@@ -63,6 +63,15 @@ class QueueUnavailableError(ServiceError, ConnectionError):
     status_code = 503
 
 
+class WorkerLostError(ServiceError, RuntimeError):
+    """A job's worker process died (killed, out of memory, machine lost) on every attempt to run it."""
+
+    status_code = 503
+
+
+SERVER_SIDE_JOB_ERRORS = ("InternalError", WorkerLostError.__name__)  # a failed job with these is the server's fault
+
+
 def status_code_for(error: BaseException) -> int:
     """HTTP status of an exception: its own for service errors, 422 for other library errors, else 500."""
     if isinstance(error, ServiceError):

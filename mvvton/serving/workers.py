@@ -6,7 +6,8 @@ Both keep the job table (`JobStore`) as the source of truth and never run model 
 - `RedisQueue`: the API puts each job (its id, photos and parameters) on an RQ queue; `mvvton worker` processes
   (any number, on any machine that reaches Redis) run them with `perform_redis_job` and report each sampler step in
   the RQ job's meta. A collector thread in the API copies progress and results from Redis into the job table. A
-  cancel is a Redis key the worker checks between sampler steps.
+  cancel is a Redis key the worker checks between sampler steps. While a job runs, its worker refreshes a heartbeat
+  key; a started job whose heartbeat is gone (the worker was killed or lost its machine) is queued again.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from mvvton.errors import MVVTONError
-from mvvton.serving.errors import QueueUnavailableError
+from mvvton.serving.errors import QueueUnavailableError, WorkerLostError
 from mvvton.serving.jobs import DEFAULT_QUEUE_NAME, JobCancelledError, JobOutput, JobParameters, TryOnRunner
 from mvvton.serving.metrics import ServiceMetrics
 from mvvton.serving.middleware import request_id_var
@@ -27,6 +28,10 @@ from mvvton.serving.store import JobRecord, JobStore
 
 logger = logging.getLogger("mvvton.serving")
 CANCEL_KEY = "mvvton:cancel:{}"
+HEARTBEAT_KEY = "mvvton:alive:{}"
+HEARTBEAT_SECONDS = 10.0  # a worker's heartbeat key expires this long after its last refresh
+DEAD_WORKER_GRACE_SECONDS = 15.0  # a started job without a heartbeat for this long is run again
+MAX_ATTEMPTS = 3
 CLEANUP_INTERVAL_SECONDS = 60.0
 
 
@@ -224,6 +229,7 @@ class RedisQueue:
         queue_name: str = DEFAULT_QUEUE_NAME,
         poll_interval: float = 0.2,
         job_timeout: int = 3600,
+        dead_worker_grace: float = DEAD_WORKER_GRACE_SECONDS,
     ) -> None:
         from rq import Queue
 
@@ -232,6 +238,8 @@ class RedisQueue:
         self.queue = Queue(queue_name, connection=self.connection)
         self.poll_interval = poll_interval
         self.job_timeout = job_timeout
+        self.dead_worker_grace = dead_worker_grace
+        self._heartbeat_missing_since: dict[str, float] = {}
         self._stopping = threading.Event()
         self._collector = threading.Thread(target=self._collect_loop, name="mvvton-collector", daemon=True)
         self._janitor = _Janitor(store, self._stopping)
@@ -305,6 +313,9 @@ class RedisQueue:
                 continue
             status = job.get_status(refresh=False)
             if status == JobStatus.STARTED:
+                if self._worker_is_dead(job_id):
+                    self._run_again(record, job, "its worker stopped sending heartbeats")
+                    continue
                 changed = self.store.mark_running(job_id)
                 step = int(job.meta.get("step", 0))
                 if step != self._steps.get(job_id):
@@ -336,12 +347,39 @@ class RedisQueue:
             self.store.fail(record.id, result.get("error", "InternalError"), result.get("message", "no message"))
             self._done(record, "failed")
 
+    def _worker_is_dead(self, job_id: str) -> bool:
+        """True once a started job's heartbeat key has been missing for `dead_worker_grace` seconds."""
+        if self.connection.exists(HEARTBEAT_KEY.format(job_id)):
+            self._heartbeat_missing_since.pop(job_id, None)
+            return False
+        # the key appears a moment after RQ marks the job started, so one missing look is not enough
+        since = self._heartbeat_missing_since.setdefault(job_id, time.monotonic())
+        return time.monotonic() - since >= self.dead_worker_grace
+
+    def _run_again(self, record: JobRecord, job, reason: str) -> None:
+        """Put a job whose worker died back on the queue (at most `MAX_ATTEMPTS` runs), else fail it."""
+        from rq.registry import StartedJobRegistry
+
+        self._heartbeat_missing_since.pop(record.id, None)
+        current = self.store.get(record.id)
+        # RQ must never later mark the new run abandoned: drop the dead run's execution and job hash first
+        StartedJobRegistry(queue=self.queue).remove_executions(job)
+        job.delete(remove_from_queue=True)
+        if current.attempts >= MAX_ATTEMPTS:
+            self.store.fail(record.id, WorkerLostError.__name__, f"{reason}; it was tried {current.attempts} times, "
+                            "check the workers' logs (out of memory?) before submitting it again")  # fmt: skip
+            self._done(record, "failed")
+            return
+        logger.warning("job %s: %s (attempt %d), re-queued", record.id, reason, current.attempts)
+        self.store.requeue(record.id)
+        self._enqueue(self.store.get(record.id))
+        self.events.notify(record.id)
+
     def _failed(self, record: JobRecord, exc_info: str) -> None:
-        if "AbandonedJobError" in exc_info and record.attempts < 3:  # its worker died: run it again
-            logger.warning("job %s: its worker died, re-queued", record.id)
-            self.store.requeue(record.id)
-            self.connection.delete(f"rq:job:{record.id}")
-            self._enqueue(self.store.get(record.id))
+        if "AbandonedJobError" in exc_info:  # RQ's own check found its worker dead
+            from rq.job import Job
+
+            self._run_again(record, Job.fetch(record.id, connection=self.connection), "its worker died")
             return
         last_line = exc_info.strip().splitlines()[-1] if exc_info.strip() else "the worker failed"
         self.store.fail(record.id, "InternalError", f"the worker failed: {last_line}")
@@ -358,6 +396,34 @@ class RedisQueue:
 
 
 _WORKER_RUNNER: TryOnRunner | None = None
+_WORKER_HEARTBEAT_SECONDS = HEARTBEAT_SECONDS
+
+
+class _Heartbeat:
+    """While a job runs: a thread refreshing `mvvton:alive:<job id>` (expiring after `seconds`) every seconds / 4."""
+
+    def __init__(self, connection, job_id: str, seconds: float) -> None:
+        self.connection, self.key, self.seconds = connection, HEARTBEAT_KEY.format(job_id), seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="mvvton-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        while True:
+            try:
+                self.connection.set(self.key, 1, px=max(1, int(self.seconds * 1000)))
+            except Exception:  # a Redis hiccup: the next beat retries; the API waits a grace time before acting
+                logger.warning("heartbeat of %s failed", self.key, exc_info=True)
+            if self._stop.wait(self.seconds / 4):
+                return
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.connection.delete(self.key)
 
 
 def perform_redis_job(job_id: str, inputs: dict[str, bytes], params: dict) -> dict:
@@ -377,8 +443,9 @@ def perform_redis_job(job_id: str, inputs: dict[str, bytes], params: dict) -> di
         return bool(job.connection.exists(cancel_key))
 
     try:
-        output = _WORKER_RUNNER.run(inputs, JobParameters.from_dict(params), on_step=on_step,
-                                    should_cancel=should_cancel)  # fmt: skip
+        with _Heartbeat(job.connection, job_id, _WORKER_HEARTBEAT_SECONDS):
+            output = _WORKER_RUNNER.run(inputs, JobParameters.from_dict(params), on_step=on_step,
+                                        should_cancel=should_cancel)  # fmt: skip
     except JobCancelledError:
         return {"status": "cancelled"}
     except MVVTONError as error:
@@ -392,11 +459,20 @@ def run_worker(
     runner_factory: Callable[[], TryOnRunner],
     queue_name: str = DEFAULT_QUEUE_NAME,
     burst: bool = False,
+    heartbeat_seconds: float = HEARTBEAT_SECONDS,
 ) -> bool:
-    """Load the pipeline once, then take jobs from the RQ queue until stopped (SIGTERM / Ctrl-C)."""
+    """Load the pipeline once, then take jobs from the RQ queue until stopped (SIGTERM / Ctrl-C).
+
+    `heartbeat_seconds`: lifetime of the job's heartbeat key (refreshed four times as often); keep it below the
+    API's `dead_worker_grace` so that a live worker is never taken for dead."""
     from rq import Queue, SimpleWorker
 
-    global _WORKER_RUNNER
+    global _WORKER_RUNNER, _WORKER_HEARTBEAT_SECONDS
+    if not heartbeat_seconds > 0:
+        from mvvton.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"heartbeat_seconds must be > 0, got {heartbeat_seconds}")
+    _WORKER_HEARTBEAT_SECONDS = float(heartbeat_seconds)
     connection = _redis_connection(url)
     _WORKER_RUNNER = runner_factory()
     # SimpleWorker runs jobs in this process (no fork per job), so the loaded pipeline is reused
