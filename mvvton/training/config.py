@@ -87,13 +87,19 @@ class ConfigSection(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _normalise_scalar(cls, value: Any, info: ValidationInfo) -> Any:
-        """Text such as `none` / `null` / `~` means None where None is allowed, and a boolean is never a number
-        (pydantic's lax mode would read `true` as 1)."""
+        """Text such as `none` / `null` / `~` means None where None is allowed, a boolean is never a number
+        (pydantic's lax mode would read `true` as 1), and integer text may use an exponent (`2e4`)."""
         annotation, optional = _unwrap_optional(cls.model_fields[info.field_name].annotation)
         if optional and isinstance(value, str) and value.strip().lower() in _NULL_TEXT:
             return None
         if annotation in (int, float) and isinstance(value, bool):
             raise ValueError(f"expected {_describe_type(annotation)}, got the boolean {value!r}")
+        if annotation is int and isinstance(value, str):  # YAML 1.1 reads `2e4` as text; it is still 20000
+            try:
+                number = float(value)
+            except ValueError:
+                return value  # pydantic reports it
+            return int(number) if number.is_integer() else value
         return value
 
 

@@ -204,12 +204,14 @@ def test_overrides_are_typed_from_the_schema():
             "logging.report_to=none",  # none / null / ~ mean None where None is allowed
             "optim.gradient_checkpointing=yes",
             "loss.snr_gamma=5",
+            "schedule.max_train_steps=2e4",  # YAML 1.1 text; an integer all the same
         ],
     )
     assert config.optim.mixed_precision == "no" and config.data.split == "on" and config.data.root == "2024"
     assert config.model.vae_path is None and config.logging.report_to is None
     assert config.optim.gradient_checkpointing is True
     assert config.loss.snr_gamma == 5.0 and isinstance(config.loss.snr_gamma, float)
+    assert config.schedule.max_train_steps == 20000 and isinstance(config.schedule.max_train_steps, int)
     vae = load_config(None, ["data.image_keys=[person, garment_back]"], cls=VAETrainConfig)
     assert vae.data.image_keys == ["person", "garment_back"]
     with pytest.raises(InvalidConfigError, match="expected an integer, got the boolean True"):
