@@ -158,29 +158,35 @@ def test_saved_config_round_trips(tmp_path, repo_root):
     assert (tmp_path / "again.yaml").read_text() == (tmp_path / "train_config.yaml").read_text()
 
 
-def test_errors_name_the_key_the_expected_type_and_a_close_match(tmp_path):
-    with pytest.raises(InvalidConfigError, match=r"'optim\.learning_rat'.*Did you mean 'learning_rate'\?"):
-        load_config(None, ["optim.learning_rat=1e-4"])
+@pytest.mark.parametrize(
+    "overrides, cls, message",
+    [
+        (
+            ["optim.learning_rat=1e-4"],
+            TrainConfig,
+            r"'optim\.learning_rat' in section 'optim'\. Did you mean 'learning_rate'",
+        ),
+        (["optimizer.learning_rate=1e-4"], TrainConfig, r"'optimizer' in the top level\. Did you mean 'optim'"),
+        (["schedule.max_train_steps=2.5"], TrainConfig, r"schedule\.max_train_steps: expected an integer, got 2\.5"),
+        (["optim.max_grad_norm=high"], TrainConfig, r"optim\.max_grad_norm: expected a number or null, got 'high'"),
+        (["model.trainable=everything"], TrainConfig, r"model\.trainable: expected one of 'paper', 'released'"),
+        (["data.image_keys=[person, [1]]"], VAETrainConfig, r"data\.image_keys\[1\]: expected a string"),
+        (["optim.adam_beta1=x", "loss.nope=1"], TrainConfig, r"optim\.adam_beta1: .*; .*loss\.nope"),  # all at once
+    ],
+)
+def test_errors_name_the_key_the_expected_type_and_a_close_match(overrides, cls, message):
+    with pytest.raises(InvalidConfigError, match=message):
+        load_config(None, overrides, cls=cls)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("- a list\n", "mapping of sections"), ("optim: {learning_rate: [1\n", "not valid YAML")],
+)
+def test_malformed_yaml_files_are_config_errors(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
-    path.write_text("optimizer:\n  learning_rate: 1.0e-4\n")
-    with pytest.raises(InvalidConfigError, match="'optimizer' in the top level. Did you mean 'optim'"):
-        load_config(path)
-    with pytest.raises(InvalidConfigError, match=r"schedule\.max_train_steps: expected an integer, got 2\.5"):
-        load_config(None, ["schedule.max_train_steps=2.5"])
-    with pytest.raises(InvalidConfigError, match=r"optim\.max_grad_norm: expected a number or null, got 'high'"):
-        load_config(None, ["optim.max_grad_norm=high"])
-    with pytest.raises(InvalidConfigError, match=r"model\.trainable: expected one of 'paper', 'released'"):
-        load_config(None, ["model.trainable=everything"])
-    with pytest.raises(InvalidConfigError, match=r"data\.image_keys\[1\]: expected a string"):
-        load_config(None, ["data.image_keys=[person, [1]]"], cls=VAETrainConfig)
-    # every problem is reported at once
-    with pytest.raises(InvalidConfigError, match=r"optim\.adam_beta1: .*; .*loss\.nope"):
-        load_config(None, ["optim.adam_beta1=x", "loss.nope=1"])
-    path.write_text("- a list\n")
-    with pytest.raises(InvalidConfigError, match="mapping"):
-        load_config(path)
-    path.write_text("optim: {learning_rate: [1\n")
-    with pytest.raises(InvalidConfigError, match="not valid YAML"):
+    path.write_text(text)
+    with pytest.raises(InvalidConfigError, match=message):
         load_config(path)
 
 
