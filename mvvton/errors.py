@@ -81,3 +81,8 @@ class GarmentExtractionError(NoGarmentDetectedError):
 class IncompleteCheckpointError(MVVTONError, FileNotFoundError):
     """A checkpoint folder is missing or was not completely written (no completion marker, missing or truncated
     files); the message names the folder and says which complete checkpoint to resume from instead."""
+
+
+class InvalidConfigError(MVVTONError, ValueError):
+    """A training config has an unknown key, a value of the wrong type or an invalid choice; the message names the
+    dotted key and what it accepts (and the closest valid key when one is misspelt)."""

@@ -21,7 +21,7 @@ from mvvton.conversion.latent_space import adapt_unet_to_latent_space
 from mvvton.data import MVGDataset
 from mvvton.models import TinyAutoencoderModel
 from mvvton.pipelines import MVVTONPipeline
-from mvvton.training_utils import latent_scaling_factor
+from mvvton.training.vae_loss import latent_scaling_factor
 
 
 def main() -> None:

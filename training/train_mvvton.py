@@ -5,7 +5,7 @@
 
 Order follows diffusers' `train_text_to_image.py`: parse_args -> config -> main(cfg): accelerator, components, trainable
 groups, optimizer, data, LR schedule, prepare, save/load hooks, resume, loop (accumulate / sync / EMA / checkpoint /
-validation), final save. The objective and all helpers live in `mvvton.training_utils` (docs/training.md).
+validation), final save. The config, objective and all helpers live in `mvvton.training` / `mvvton.data.training` (docs/training.md).
 """
 
 from __future__ import annotations
@@ -29,25 +29,15 @@ from safetensors.torch import load_file
 from torch.utils.data import DataLoader, default_collate
 
 from mvvton.batch_inference import render_batch
+from mvvton.data.training import EpochSeededSampler, build_dataset
 from mvvton.pipelines import MVVTONPipeline
 from mvvton.preprocessing.io import save_image_atomic
 from mvvton.training.checkpoints import LOSS_LOG, checkpoint_step, resume_training_state, save_checkpoint
-from mvvton.training_utils import (
-    GATE_PARAMETER_SUFFIX,
-    TRAINED_COMPONENT_NAMES,
-    EpochSeededSampler,
-    MVVTONTrainingModule,
-    TrainConfig,
-    build_components,
-    build_dataset,
-    compute_training_loss,
-    flat_config,
-    load_config,
-    load_vgg,
-    optimizer_param_groups,
-    save_config,
-    select_trainable,
-)
+from mvvton.training.components import TRAINED_COMPONENT_NAMES, build_components
+from mvvton.training.config import TrainConfig, flat_config, load_config, save_config
+from mvvton.training.objective import MVVTONTrainingModule, compute_training_loss
+from mvvton.training.perceptual import load_vgg
+from mvvton.training.trainable import GATE_PARAMETER_SUFFIX, optimizer_param_groups, select_trainable
 from mvvton.utils.atomic import pause_point, write_folder_atomically
 
 logger = get_logger(__name__)

@@ -2,8 +2,8 @@
 
     python training/train_vae.py --config configs/train/vae_synthmvg.yaml --set max_train_steps=2000
 
-Objective: L1 (or MSE) reconstruction + a small KL weight (`mvvton.training_utils.vae_training_loss`). The images are
-every `data.image_keys` entry of every sample (person, pre-warped composite, garments). The final folder is an
+Objective: L1 (or MSE) reconstruction + a small KL weight (`mvvton.training.vae_loss.vae_training_loss`). The images
+are every `data.image_keys` entry of every sample (person, pre-warped composite, garments). The final folder is an
 `AutoencoderKL.save_pretrained` whose `scaling_factor` is set to 1/std of the training latents, so that MV-VTON
 training (`model.vae_path`) sees unit-variance latents.
 
@@ -27,16 +27,10 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from diffusers import AutoencoderKL
 from diffusers.optimization import get_scheduler
 
+from mvvton.data.training import build_dataset
 from mvvton.training.checkpoints import LOSS_LOG, resume_training_state, save_checkpoint
-from mvvton.training_utils import (
-    VAETrainConfig,
-    build_dataset,
-    init_posterior_logvar,
-    latent_scaling_factor,
-    load_config,
-    save_config,
-    vae_training_loss,
-)
+from mvvton.training.config import VAETrainConfig, load_config, save_config
+from mvvton.training.vae_loss import init_posterior_logvar, latent_scaling_factor, vae_training_loss
 from mvvton.utils.atomic import partial_path, pause_point, publish_files, remove_leftovers
 
 logger = get_logger(__name__)

@@ -1,4 +1,5 @@
-"""Datasets (MVG, VITON-HD, DressCode, JSONL manifests), paired transforms, checks and the SynthMVG generator.
+"""Datasets (MVG, VITON-HD, DressCode, JSONL manifests), paired transforms, checks and the SynthMVG generator; the
+trainers' dataset factory, cache and sampler (`training`) and procedural smoke samples (`synthetic`).
 
 Never imports `mvvton.models` or `mvvton.pipelines`. Every dataset returns the sample dict of
 :mod:`mvvton.data.sample`.

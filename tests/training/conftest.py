@@ -3,6 +3,9 @@ from pathlib import Path
 
 import pytest
 
+from mvvton.training.components import build_components
+from mvvton.training.config import ModelConfig
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -28,3 +31,9 @@ def train_script():
 @pytest.fixture(scope="session")
 def vae_script():
     return load_script("train_vae")
+
+
+@pytest.fixture(scope="module")
+def tiny_components(repo_root):
+    """Random tiny components of configs/model/tiny (one set per test module: tests change `requires_grad`)."""
+    return build_components(ModelConfig(component_configs=str(repo_root / "configs/model/tiny")), seed=0)

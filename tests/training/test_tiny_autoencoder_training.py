@@ -3,16 +3,12 @@
 import pytest
 import torch
 
+from mvvton.data.synthetic import SyntheticTryOnDataset
 from mvvton.models import TinyAutoencoderModel
-from mvvton.training_utils import (
-    LossConfig,
-    ModelConfig,
-    MVVTONTrainingModule,
-    SyntheticTryOnDataset,
-    build_components,
-    compute_training_loss,
-    select_trainable,
-)
+from mvvton.training.components import build_components
+from mvvton.training.config import LossConfig, ModelConfig
+from mvvton.training.objective import MVVTONTrainingModule, compute_training_loss
+from mvvton.training.trainable import select_trainable
 
 
 @pytest.fixture(scope="module")

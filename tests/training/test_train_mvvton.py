@@ -9,7 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mvvton.training_utils import build_components, load_config
+from mvvton.training.components import build_components
+from mvvton.training.config import load_config
 
 
 def tiny_config(repo_root, output_dir, *overrides):

@@ -4,7 +4,7 @@ import pytest
 import torch
 from diffusers import AutoencoderKL
 
-from mvvton.training_utils import VAEDataConfig, VAETrainConfig
+from mvvton.training.config import VAEDataConfig, VAETrainConfig
 
 
 def tiny_vae_config(repo_root, output_dir, **overrides) -> VAETrainConfig:
