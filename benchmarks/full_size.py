@@ -44,6 +44,23 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
 
 
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM) of this process; False where /proc does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as stream:
+            stream.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def vm_hwm_gb() -> float:
+    for line in open("/proc/self/status").read().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024**2  # kB
+    return float("nan")
+
+
 def current_rss_gb() -> float:
     with open("/proc/self/statm") as stream:
         return int(stream.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024**3
@@ -97,7 +114,9 @@ def build_pipeline(mode: str):
     return pipe
 
 
-def worker(mode: str, height: int, width: int, repeats: int, warmup: int, full_call: bool) -> dict:
+def worker(
+    mode: str, height: int, width: int, repeats: int, warmup: int, full_call: bool, vae_tile: int = 0
+) -> dict:
     import torch
 
     from mvvton.models.attention_processor import GarmentTokens
@@ -105,6 +124,11 @@ def worker(mode: str, height: int, width: int, repeats: int, warmup: int, full_c
     torch.set_grad_enabled(False)
     start = time.perf_counter()
     pipe = build_pipeline(mode)
+    if vae_tile:
+        # the VAE in overlapping tiles of `vae_tile` pixels (diffusers' AutoencoderKL tiling, blended seams)
+        pipe.vae.enable_tiling()
+        pipe.vae.tile_sample_min_size = vae_tile
+        pipe.vae.tile_latent_min_size = vae_tile // 8
     result = {"mode": mode, "build_s": time.perf_counter() - start, "rss_after_build_gb": current_rss_gb()}
     result["weights_gb"] = sum(
         p.numel() * p.element_size() for module in pipe.components.values() if isinstance(module, torch.nn.Module)
@@ -127,17 +151,19 @@ def worker(mode: str, height: int, width: int, repeats: int, warmup: int, full_c
     tokens = pipe.garment_encoder(garments, 999, person_pose, garment_pose).garment_tokens
     context = pipe.image_encoder(clip_input)
     cached = GarmentTokens(list(tokens), cache_projections=True)  # as the pipeline: local K/V projected once
-    result["step_local_s"] = timed(
-        lambda: pipe.unet(sample, timestep, context, garment_tokens=cached), repeats, warmup
-    )
-    result["step_nolocal_s"] = timed(lambda: pipe.unet(sample, timestep, context), repeats, warmup)
-    result["pose_encoder_3x_s"] = timed(lambda: pipe.pose_encoder(torch.cat([skeleton] * 3)), repeats, warmup)
-    result["image_encoder_s"] = timed(lambda: pipe.image_encoder(clip_input), repeats, warmup)
-    result["garment_encoder_s"] = timed(
-        lambda: pipe.garment_encoder(garments, 999, person_pose, garment_pose), repeats, warmup
-    )
-    result["vae_encode_s"] = timed(lambda: pipe.vae.encode(image), repeats, warmup)
-    result["vae_decode_s"] = timed(lambda: pipe.vae.decode(latents), repeats, warmup)
+    items = {
+        "step_local": lambda: pipe.unet(sample, timestep, context, garment_tokens=cached),
+        "step_nolocal": lambda: pipe.unet(sample, timestep, context),
+        "pose_encoder_3x": lambda: pipe.pose_encoder(torch.cat([skeleton] * 3)),
+        "image_encoder": lambda: pipe.image_encoder(clip_input),
+        "garment_encoder": lambda: pipe.garment_encoder(garments, 999, person_pose, garment_pose),
+        "vae_encode": lambda: pipe.vae.encode(image),
+        "vae_decode": lambda: pipe.vae.decode(latents),
+    }
+    for name, function in items.items():
+        can_reset = reset_peak_rss()  # per-item peak: which part of the call sets the process's peak
+        result[f"{name}_s"] = timed(function, repeats, warmup)
+        result[f"{name}_peak_gb"] = vm_hwm_gb() if can_reset else float("nan")
     result["peak_rss_gb"] = peak_rss_gb()
     if full_call:
         start = time.perf_counter()
@@ -216,7 +242,8 @@ def report(results: list[dict], args) -> None:
 
     print(f"\nfull-size MV-VTON, random weights, {args.height}x{args.width} (latent {args.height // 8}x"
           f"{args.width // 8}), batch 1, {args.threads} thread(s), torch {torch.__version__}, median of "
-          f"{args.repeats} call(s) after {args.warmup} warm-up call(s)")  # fmt: skip
+          f"{args.repeats} call(s) after {args.warmup} warm-up call(s), VAE tiles "
+          f"{args.vae_tile or 'off'}")  # fmt: skip
     rows = [
         ("weights in memory (GB)", "weights_gb", "{:.2f}"),
         ("RSS after build (GB)", "rss_after_build_gb", "{:.2f}"),
@@ -231,6 +258,12 @@ def report(results: list[dict], args) -> None:
         ("garment encoder, 2 views (s)", "garment_encoder_s", "{:.2f}"),
         ("VAE encode (s)", "vae_encode_s", "{:.2f}"),
         ("VAE decode (s)", "vae_decode_s", "{:.2f}"),
+        ("peak RSS during: step with local tokens (GB)", "step_local_peak_gb", "{:.2f}"),
+        ("peak RSS during: step without local tokens (GB)", "step_nolocal_peak_gb", "{:.2f}"),
+        ("peak RSS during: image encoder (GB)", "image_encoder_peak_gb", "{:.2f}"),
+        ("peak RSS during: garment encoder (GB)", "garment_encoder_peak_gb", "{:.2f}"),
+        ("peak RSS during: VAE encode (GB)", "vae_encode_peak_gb", "{:.2f}"),
+        ("peak RSS during: VAE decode (GB)", "vae_decode_peak_gb", "{:.2f}"),
     ]
     print("| | " + " | ".join(r["mode"] for r in results) + " |")
     print("|---|" + "---|" * len(results))
@@ -259,6 +292,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=0, help="untimed calls before each timing (0: first calls)")
     parser.add_argument("--full-call", action="store_true", help="also run one full 1-step pipeline call")
+    parser.add_argument("--vae-tile", type=int, default=0, help="VAE tiling with tiles of this many pixels (0: off)")
     parser.add_argument("--modes", nargs="*", choices=MODES, default=["fp32", "layerwise"])
     parser.add_argument("--op-probe", action="store_true", help="also time single ops in fp32 vs bf16")
     parser.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
@@ -267,7 +301,7 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-        result = worker(args.worker, args.height, args.width, args.repeats, args.warmup, args.full_call)
+        result = worker(args.worker, args.height, args.width, args.repeats, args.warmup, args.full_call, args.vae_tile)
         # the pipeline was freed on return
         result["plain_unet_step_s"] = measure_plain_unet(
             args.worker, args.height, args.width, args.repeats, args.warmup
@@ -278,7 +312,8 @@ def main() -> None:
     for mode in args.modes:
         command = [sys.executable, os.path.abspath(__file__), "--worker", mode, "--height", str(args.height),
                    "--width", str(args.width), "--threads", str(args.threads), "--repeats", str(args.repeats),
-                   "--warmup", str(args.warmup)] + (["--full-call"] if args.full_call else [])  # fmt: skip
+                   "--warmup", str(args.warmup), "--vae-tile", str(args.vae_tile)]  # fmt: skip
+        command += ["--full-call"] if args.full_call else []
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "HF_HUB_OFFLINE": "1"}
         start = time.perf_counter()
         completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)

@@ -49,6 +49,12 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
     return (labels == best).astype(np.uint8)
 
 
+def _squared_distance(lab: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """`(H, W, 3)` Lab image, `(3,)` colour -> `(H, W)` squared Euclidean distance (no square root needed to threshold)."""
+    difference = lab - colour
+    return np.einsum("hwc,hwc->hw", difference, difference)
+
+
 def estimate_background(image: np.ndarray, border: float = 0.02) -> tuple[np.ndarray, float]:
     """Background colour (Lab) and its spread from a border strip of the image.
 
@@ -56,12 +62,12 @@ def estimate_background(image: np.ndarray, border: float = 0.02) -> tuple[np.nda
         `(lab_colour (3,), noise)`: median Lab colour of the border, and the 90th percentile of border pixels'
         distance to it (how far from "plain" the background is).
     """
-    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
-    height, width = lab.shape[:2]
+    height, width = image.shape[:2]
     b = max(2, int(round(border * min(height, width))))
-    strip = np.concatenate(
-        [lab[:b].reshape(-1, 3), lab[-b:].reshape(-1, 3), lab[:, :b].reshape(-1, 3), lab[:, -b:].reshape(-1, 3)]
-    )
+    strip_rgb = np.concatenate(
+        [image[:b].reshape(-1, 3), image[-b:].reshape(-1, 3), image[:, :b].reshape(-1, 3), image[:, -b:].reshape(-1, 3)]
+    )  # (N, 3) uint8: only the border is converted to Lab
+    strip = cv2.cvtColor(strip_rgb[:, None, :], cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
     colour = np.median(strip, axis=0)
     noise = float(np.percentile(np.linalg.norm(strip - colour, axis=1), 90))
     return colour, noise
@@ -181,8 +187,7 @@ def _colour_edge_mask(image: np.ndarray, color_threshold: float) -> tuple[np.nda
     size = min(image.shape[:2])
     background, noise = estimate_background(image)
     lab = cv2.cvtColor(cv2.GaussianBlur(image, (0, 0), max(0.6, size / 700)), cv2.COLOR_RGB2LAB).astype(np.float32)
-    distance = np.linalg.norm(lab - background, axis=2)
-    colour_fg = distance > max(color_threshold, 2.5 * noise)
+    colour_fg = _squared_distance(lab, background) > max(color_threshold, 2.5 * noise) ** 2
     gray = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (0, 0), max(1.0, size / 400))
     edges = cv2.Canny(gray, 20, 50) > 0
     margin = max(2, int(0.01 * size))
@@ -203,7 +208,7 @@ def _border_flood_mask(image: np.ndarray, tolerance: float) -> tuple[np.ndarray,
     background, _ = estimate_background(image)
     smooth = cv2.GaussianBlur(image, (0, 0), max(0.8, size / 500))
     lab = cv2.cvtColor(smooth, cv2.COLOR_RGB2LAB).astype(np.float32)
-    near_bg = np.linalg.norm(lab - background, axis=2) <= tolerance
+    near_bg = _squared_distance(lab, background) <= tolerance**2
     gray = cv2.cvtColor(smooth, cv2.COLOR_RGB2GRAY)
     edges = cv2.Canny(gray, 8, 24)
     edges = cv2.dilate(edges, _disk(max(1, size // 250))) > 0
