@@ -114,9 +114,7 @@ def build_pipeline(mode: str):
     return pipe
 
 
-def worker(
-    mode: str, height: int, width: int, repeats: int, warmup: int, full_call: bool, vae_tile: int = 0
-) -> dict:
+def worker(mode: str, height: int, width: int, repeats: int, warmup: int, full_call: bool, vae_tile: int = 0) -> dict:
     import torch
 
     from mvvton.models.attention_processor import GarmentTokens

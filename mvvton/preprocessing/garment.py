@@ -65,7 +65,12 @@ def estimate_background(image: np.ndarray, border: float = 0.02) -> tuple[np.nda
     height, width = image.shape[:2]
     b = max(2, int(round(border * min(height, width))))
     strip_rgb = np.concatenate(
-        [image[:b].reshape(-1, 3), image[-b:].reshape(-1, 3), image[:, :b].reshape(-1, 3), image[:, -b:].reshape(-1, 3)]
+        [
+            image[:b].reshape(-1, 3),
+            image[-b:].reshape(-1, 3),
+            image[:, :b].reshape(-1, 3),
+            image[:, -b:].reshape(-1, 3),
+        ]
     )  # (N, 3) uint8: only the border is converted to Lab
     strip = cv2.cvtColor(strip_rgb[:, None, :], cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
     colour = np.median(strip, axis=0)
