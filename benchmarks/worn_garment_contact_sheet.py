@@ -61,14 +61,15 @@ def tile(path: Path, analyzer: WornPhotoAnalyzer) -> tuple[np.ndarray, dict[str,
         mask, layout = result.photo_mask, result.image
         q = result.quality
         row.update(
-            coverage=f"{q.torso_coverage:.2f}", below_hip=f"{q.below_hip_fraction:.3f}",
+            coverage=f"{q.torso_coverage:.2f}", below_hip=f"{q.below_hip_fraction:.3f}", skin=f"{q.skin_fraction:.3f}",
             fragmentation=f"{q.fragmentation:.3f}", method=result.method, view=result.view.value,
             outcome=outcome, note=" / ".join(w.split(":")[0].split(";")[0] for w in result.warnings),
         )  # fmt: skip
-        caption = f"{outcome} {result.view.value} cov {q.torso_coverage:.2f} hip {q.below_hip_fraction:.2f}"
+        caption = (f"{outcome} {result.view.value} cov {q.torso_coverage:.2f} hip {q.below_hip_fraction:.2f} "
+                   f"skin {q.skin_fraction:.2f}")  # fmt: skip
     except MVVTONError as error:
         outcome, mask, layout = "error", np.zeros(photo.shape[:2], np.float32), None
-        row.update(coverage="", below_hip="", fragmentation="", method="", view="", outcome="error",
+        row.update(coverage="", below_hip="", skin="", fragmentation="", method="", view="", outcome="error",
                    note=f"{type(error).__name__}: {str(error)[:90]}")  # fmt: skip
         caption = f"error: {type(error).__name__}"
     row["seconds"] = f"{time.perf_counter() - start:.2f}"
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
             tiles.append(image)
             rows.append(row)
     save_image_atomic(Image.fromarray(contact_sheet(tiles)), args.out)
-    keys = ("photo", "view", "method", "coverage", "below_hip", "fragmentation", "outcome", "seconds", "note")
+    keys = ("photo", "view", "method", "coverage", "below_hip", "skin", "fragmentation", "outcome", "seconds", "note")
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))
     for row in rows:

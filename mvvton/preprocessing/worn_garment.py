@@ -43,6 +43,8 @@ POSE_MIN_SIZE = 512  # smaller photos are upscaled to this longest side for the 
 MIN_TORSO_COVERAGE = 0.7
 MAX_BELOW_HIP_FRACTION = 0.05
 MAX_FRAGMENTATION = 0.15
+MAX_SKIN_FRACTION = 0.05  # of the garment's pixels
+SKIN_DISTANCE = 2.5  # Mahalanobis distance to the photo's skin model below which a pixel counts as skin
 ADVICE = "pass a product photo of the garment, or a parsing model (`parser=OnnxHumanParser(...)`)"
 
 
@@ -415,6 +417,7 @@ class GarmentQuality:
         fragmentation: fraction of the garment outside its largest connected piece.
         pieces: connected pieces larger than 1 % of the garment.
         area_fraction: garment area / person area.
+        skin_fraction: fraction of the garment that is skin by the photo's skin model (0 when not measured).
     """
 
     torso_coverage: float
@@ -422,6 +425,7 @@ class GarmentQuality:
     fragmentation: float
     pieces: int
     area_fraction: float
+    skin_fraction: float = 0.0
 
     def problems(self, category: GarmentCategory) -> list[str]:
         """Why the garment is not usable (empty when it is)."""
@@ -432,17 +436,32 @@ class GarmentQuality:
             found.append(f"it covers only {self.torso_coverage:.0%} of the torso (at least {MIN_TORSO_COVERAGE:.0%})")
         if self.fragmentation > MAX_FRAGMENTATION:
             found.append(f"it falls apart into {self.pieces} pieces ({self.fragmentation:.0%} outside the largest)")
+        if self.skin_fraction > MAX_SKIN_FRACTION:
+            found.append(
+                f"it contains skin ({self.skin_fraction:.0%} of the garment is skin-coloured, at most "
+                f"{MAX_SKIN_FRACTION:.0%}): bare skin the garment does not cover, or a garment of the skin's colour"
+            )
         return found
 
 
-def garment_quality(mask: np.ndarray, keypoints: np.ndarray, person_mask: np.ndarray) -> GarmentQuality:
+def garment_quality(
+    mask: np.ndarray, keypoints: np.ndarray, person_mask: np.ndarray, skin_mask: np.ndarray | None = None
+) -> GarmentQuality:
     """Quality measures of a garment mask against the pose (see `GarmentQuality`).
 
     Args:
         mask: `(H, W)` {0, 1} garment mask; keypoints `(18, 3)` pixels; person_mask `(H, W)` {0, 1}.
+        skin_mask: optional `(H, W)` {0, 1} skin pixels of the photo; without it `skin_fraction` is 0.
+    Raises:
+        InvalidArgumentError: masks of different shapes.
     """
     garment = np.asarray(mask) > 0.5
     person = np.asarray(person_mask) > 0.5
+    others = [person] if skin_mask is None else [person, np.asarray(skin_mask)]
+    if garment.ndim != 2 or any(other.shape != garment.shape for other in others):
+        raise InvalidArgumentError(
+            f"garment, person and skin masks must be (H, W) of one shape, got {[garment.shape] + [o.shape for o in others]}"
+        )
     height, width = garment.shape
     total = int(garment.sum())
     frame = TorsoFrame.from_keypoints(keypoints)
@@ -457,7 +476,8 @@ def garment_quality(mask: np.ndarray, keypoints: np.ndarray, person_mask: np.nda
     fragmentation = float(1.0 - areas.max() / total) if total else 1.0
     pieces = int((areas >= 0.01 * max(total, 1)).sum())
     area_fraction = float(total / max(int(person.sum()), 1))
-    return GarmentQuality(coverage, below, fragmentation, pieces, area_fraction)
+    skin = float((garment & (np.asarray(skin_mask) > 0.5)).sum() / max(total, 1)) if skin_mask is not None else 0.0
+    return GarmentQuality(coverage, below, fragmentation, pieces, area_fraction, skin)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -510,6 +530,7 @@ class _Regions:
     core: np.ndarray  # surely garment: the middle of the torso, minus skin
     excluded: np.ndarray  # surely not garment: background, face, hands, head, legs
     skin: np.ndarray  # skin-like pixels (closer to the skin model than to the garment's colours)
+    skin_measured: np.ndarray  # skin by the photo's skin model alone (or the YCrCb box): what the skin rule counts
     t: np.ndarray  # torso coordinate (0 shoulders, 1 hip line)
     garment_distance: np.ndarray  # distance to the garment's colours (Mahalanobis)
     skin_coloured_garment: bool
@@ -577,6 +598,69 @@ def _beyond_sleeve(
     return sleeve > 0, beyond > 0
 
 
+def _skin_colour_box(image: np.ndarray) -> np.ndarray:
+    """The classic YCrCb skin box (Chai & Ngan 1999): a prior for photos without a face or hands, `(H, W)` bool."""
+    ycrcb = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)
+    cr, cb = ycrcb[..., 1], ycrcb[..., 2]
+    return (cr >= 135) & (cr <= 173) & (cb >= 77) & (cb <= 127)
+
+
+def _core_and_garment_colours(
+    lab: np.ndarray, core_zone: np.ndarray, skin_distance: np.ndarray | None
+) -> tuple[np.ndarray, bool, np.ndarray]:
+    """The torso core minus skin, whether the garment is skin-coloured, and every pixel's distance to its colours."""
+    core = core_zone
+    skin_coloured = False
+    if skin_distance is not None:
+        skin_coloured = bool((skin_distance[core] < 2.0).mean() > 0.8) if core.any() else False
+        if not skin_coloured and (core & (skin_distance >= 3.0)).sum() >= 30:
+            core = core & (skin_distance >= 3.0)
+    if core.sum() >= 30:
+        garment_distance = _mixture_distance(lab, lab[core])
+    else:
+        garment_distance = np.full(core.shape, 9.0, dtype=np.float32)
+    return core, skin_coloured, garment_distance
+
+
+def _body_skin_distance(
+    lab: np.ndarray,
+    parts: BodyParts,
+    frame: TorsoFrame,
+    seeds_distance: np.ndarray,
+    garment_distance: np.ndarray,
+    max_extra: int = 4000,
+) -> np.ndarray:
+    """The skin model refitted on the face (or palm) samples plus this body's surely bare arm and neck pixels.
+
+    Bare = on the arms or the neck, off the torso, close to the seed model (distance < 2) and far from the garment's
+    colours (> 3), so a sleeve does not teach the model its colour. Returns the per-pixel distance to the nearer of the
+    seed model and the refitted one, or `seeds_distance` itself when fewer than 50 bare pixels are found.
+    """
+    height, width = seeds_distance.shape
+    t, u = frame.coordinates(height, width)
+    unit = frame.length
+    limbs = np.zeros((height, width), dtype=np.uint8)
+    for side in ("right", "left"):
+        arm = _arm_polyline(parts.keypoints, side)
+        if len(arm) >= 2:
+            cv2.polylines(
+                limbs, [np.round(np.array(arm)).astype(np.int32)], False, 1, thickness=max(2, int(0.3 * unit))
+            )
+    neck = (t > -0.3) & (t < -0.02) & (np.abs(u) < 0.12 * unit)
+    on_torso = (t > 0.02) & (t < 1.3) & (np.abs(u) < frame.half_width(t) + 0.02 * unit)
+    bare = ((limbs > 0) | neck) & ~on_torso & (parts.person_mask > 0.5)
+    if parts.skin_source != "face":
+        bare &= parts.face_mask < 0.5  # the keypoint head ellipse of a back view is hair
+    bare &= (seeds_distance < 2.0) & (garment_distance > 3.0)
+    if bare.sum() < 50:
+        return seeds_distance
+    extra = lab[bare]
+    if len(extra) > max_extra:  # evenly spaced, deterministic
+        extra = extra[np.linspace(0, len(extra) - 1, max_extra).astype(np.int64)]
+    refitted = _gaussian_distance(lab, np.concatenate([parts.skin_samples, extra]))
+    return np.minimum(seeds_distance, refitted)
+
+
 def _regions(image: np.ndarray, parts: BodyParts, frame: TorsoFrame) -> _Regions:
     height, width = image.shape[:2]
     lab = _lab(cv2.GaussianBlur(image, (0, 0), 0.8))
@@ -587,26 +671,27 @@ def _regions(image: np.ndarray, parts: BodyParts, frame: TorsoFrame) -> _Regions
     near_person = cv2.dilate(person.astype(np.uint8), _disk(0.03 * unit)) > 0
     torso = (t > -0.2) & (t < 1.3) & (np.abs(u) < 1.25 * half + 0.05 * unit)
     # Core: the middle of the torso, below the neckline and above the waist, minus skin (a V-neck, a bare back).
-    core = (t > 0.22) & (t < 0.65) & (np.abs(u) < 0.55 * half) & person
-    skin_distance = _gaussian_distance(lab, parts.skin_samples) if len(parts.skin_samples) >= 20 else None
-    skin_coloured = False
-    if skin_distance is not None:
-        skin_coloured = bool((skin_distance[core] < 2.0).mean() > 0.8) if core.any() else False
-        if not skin_coloured and (core & (skin_distance >= 3.0)).sum() >= 30:
-            core &= skin_distance >= 3.0
-    # Colour models: the garment from the core, skin from the face (or palms).
-    garment_distance = _mixture_distance(lab, lab[core]) if core.sum() >= 30 else np.full((height, width), 9.0)
+    core_zone = (t > 0.22) & (t < 0.65) & (np.abs(u) < 0.55 * half) & person
+    seeds_distance = _gaussian_distance(lab, parts.skin_samples) if len(parts.skin_samples) >= 20 else None
+    skin_distance = seeds_distance
+    core, skin_coloured, garment_distance = _core_and_garment_colours(lab, core_zone, skin_distance)
+    if seeds_distance is not None:
+        # The face (or palms) seldom sees the light of the arms and the back: refit on this body's bare arms and neck.
+        skin_distance = _body_skin_distance(lab, parts, frame, seeds_distance, garment_distance)
+        if skin_distance is not seeds_distance:
+            core, skin_coloured, garment_distance = _core_and_garment_colours(lab, core_zone, skin_distance)
     skin = np.zeros((height, width), dtype=bool)
     if skin_distance is not None:
         # A skin-coloured garment: trust only pixels much closer to the skin than to the garment.
         skin = (skin_distance < 2.0) & (skin_distance < 0.5 * garment_distance) if skin_coloured else (
             (skin_distance < 3.0) & (skin_distance < garment_distance))  # fmt: skip
+    skin_box = _skin_colour_box(image)
     if parts.skin_source != "face":
         # Without a face (back views) the palms are a weak model: add the classic YCrCb skin box (Chai & Ngan 1999)
         # for pixels that do not have the garment's colours.
-        ycrcb = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)
-        cr, cb = ycrcb[..., 1], ycrcb[..., 2]
-        skin |= (cr >= 135) & (cr <= 173) & (cb >= 77) & (cb <= 127) & (garment_distance > 2.5)
+        skin |= skin_box & (garment_distance > 2.5)
+    # What the skin rule counts: skin by this photo's skin model alone (not by the garment's colours), else the box.
+    skin_measured = (skin_distance < SKIN_DISTANCE) if skin_distance is not None else skin_box
     sleeve_like = person & ~skin if (skin_distance is not None or skin.any()) else person & (garment_distance < 3.5)
     # Arms: the sleeve (walked from the shoulder while not skin) is a candidate, the bare arm beyond it is excluded.
     sleeves = np.zeros((height, width), dtype=bool)
@@ -622,7 +707,8 @@ def _regions(image: np.ndarray, parts: BodyParts, frame: TorsoFrame) -> _Regions
     # Skin far from every colour of the garment (bare shoulders, a midriff) is surely not garment.
     excluded |= skin & (garment_distance > 4.0)
     excluded &= ~core
-    return _Regions(candidate, core, excluded, skin & person, t, garment_distance, skin_coloured)
+    return _Regions(candidate, core, excluded, skin & person, skin_measured & person, t, garment_distance,
+                    skin_coloured)  # fmt: skip
 
 
 def _grabcut_method(image: np.ndarray, regions: _Regions, iterations: int = 4) -> np.ndarray:
@@ -732,7 +818,8 @@ class WornGarment:
         view: which product photo this stands for: FRONT for a photo of the front, BACK for a photo of the back.
         person_view: the view of the person in the photo.
         category: the garment category.
-        method: "grabcut", "colour" or "parser".
+        method: "grabcut", "colour" (the fallback), either with ", skin removed" (a second try without the skin
+            pixels, after the first held too much skin), or "parser".
         quality: measured on `photo_mask`.
         warnings: what is doubtful about the result, each with what to do; empty when it passed every check.
     """
@@ -864,7 +951,8 @@ def garment_from_worn_photo(
                 f"the parsing model found no {category.value} garment in the photo; pass a product photo of the garment."
             )
     else:
-        photo_mask, method, quality, problems = _extract_upper_body(image, parts)
+        chosen, attempts = _extract_upper_body(image, parts)
+        photo_mask, method, quality, problems = chosen.mask, chosen.method, chosen.quality, chosen.problems
         if not photo_mask.any():
             raise GarmentExtractionError(f"no garment pixels were found on the worn photo; {ADVICE}.")
         if problems:
@@ -873,11 +961,11 @@ def garment_from_worn_photo(
             if strict:
                 raise GarmentExtractionError(message)
             notes.append(message)
-        elif method == "colour":
+        elif method.startswith("colour"):
             notes.append(
-                "GrabCut's garment failed the quality check; this one comes from the colour fallback, which keeps "
-                "anything with the colours of the torso's middle (bare skin too, if that is where the torso's middle "
-                f"is): check it, or {ADVICE}."
+                f"GrabCut's garment failed the quality check ({'; '.join(attempts[0].problems)}); this one comes from "
+                "the colour fallback, which keeps anything with the colours of the torso's middle (bare skin too, if "
+                f"that is where the torso's middle is): check it, or {ADVICE}."
             )
         if quality.below_hip_fraction > MAX_BELOW_HIP_FRACTION:
             notes.append(
@@ -899,8 +987,19 @@ def garment_from_worn_photo(
                        quality, notes)  # fmt: skip
 
 
-def _extract_upper_body(image: np.ndarray, parts: BodyParts) -> tuple[np.ndarray, str, GarmentQuality, list[str]]:
-    """Run GrabCut, then (if its result fails the check) the colour method; return the better one at full size."""
+@dataclass
+class _Attempt:
+    """One extraction attempt at full size."""
+
+    mask: np.ndarray  # (H, W) uint8 {0, 1}
+    method: str
+    quality: GarmentQuality
+    problems: list[str]
+
+
+def _extract_upper_body(image: np.ndarray, parts: BodyParts) -> tuple[_Attempt, list[_Attempt]]:
+    """GrabCut, then (if its result fails the check) the colour method; each also with its skin removed when it holds
+    too much. Returns the first attempt that passes (else the one with the fewest problems) and all attempts made."""
     height, width = image.shape[:2]
     frame_full = TorsoFrame.from_keypoints(parts.keypoints)
     if frame_full is None:
@@ -915,20 +1014,34 @@ def _extract_upper_body(image: np.ndarray, parts: BodyParts) -> tuple[np.ndarray
     frame = TorsoFrame.from_keypoints(small_parts.keypoints)
     assert frame is not None  # same keypoints, scaled
     regions = _regions(small, small_parts, frame)
-    best: tuple[np.ndarray, str, GarmentQuality, list[str]] | None = None
-    for method, run in (("grabcut", _grabcut_method), ("colour", _colour_method)):
-        small_mask = _clean(run(small, regions), regions, frame, small_parts.person_mask > 0.5)
-        if factor < 1:
-            full = cv2.resize(small_mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-            mask = ((full > 0.5) & (parts.person_mask > 0.5)).astype(np.uint8)
-        else:
-            mask = small_mask.astype(np.uint8)
-        quality = garment_quality(mask, parts.keypoints, parts.person_mask)
+    small_person = small_parts.person_mask > 0.5
+
+    def full_size(small_mask: np.ndarray) -> np.ndarray:
+        if factor == 1:
+            return small_mask.astype(np.uint8)
+        full = cv2.resize(small_mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+        return ((full > 0.5) & (parts.person_mask > 0.5)).astype(np.uint8)
+
+    skin_full = full_size(regions.skin_measured)
+
+    def attempt(small_mask: np.ndarray, method: str) -> _Attempt:
+        mask = full_size(small_mask)
+        quality = garment_quality(mask, parts.keypoints, parts.person_mask, skin_full)
         problems = quality.problems(GarmentCategory.UPPER_BODY)
         logger.debug("worn garment, %s: %s, problems=%s", method, quality, problems)
-        if best is None or (len(problems), -quality.torso_coverage) < (len(best[3]), -best[2].torso_coverage):
-            best = (mask, method, quality, problems)
-        if not problems:
-            break
-    assert best is not None
-    return best
+        return _Attempt(mask, method, quality, problems)
+
+    attempts: list[_Attempt] = []
+    for method, run in (("grabcut", _grabcut_method), ("colour", _colour_method)):
+        small_mask = _clean(run(small, regions), regions, frame, small_person)
+        attempts.append(attempt(small_mask, method))
+        if attempts[-1].quality.skin_fraction > MAX_SKIN_FRACTION:
+            # Second try for the same method: drop the skin pixels, then clean again (pieces, holes, hip rule).
+            skinless = _clean(small_mask & ~regions.skin_measured, regions, frame, small_person)
+            if skinless.any():
+                attempts.append(attempt(skinless, f"{method}, skin removed"))
+        passing = [a for a in attempts if not a.problems]
+        if passing:
+            return passing[0], attempts
+    best = min(attempts, key=lambda a: (len(a.problems), -a.quality.torso_coverage))
+    return best, attempts
