@@ -1,19 +1,24 @@
-"""Contact sheet and table of `garment_from_worn_photo` on every shared person photo.
+"""Contact sheet and table of `garment_from_worn_photo` on every shared person photo, or on publishable people.
 
 For each photo: the photo with the extracted garment outlined (green = usable, orange = returned with a warning,
-red = refused with `GarmentExtractionError`), and the product-photo layout that the try-on would use. A markdown table
-of the measured torso coverage, share below the hip line, fragmentation, method and outcome goes to stdout.
+red = refused with a typed error), and the product-photo layout that the try-on would use. A markdown table of the
+measured torso coverage, share below the hip line, skin share, fragmentation, method and outcome goes to stdout.
 
-The photos are read from ../shared (VITON-HD, DressCode, DeepFashion and retailer photos, non-commercial research
-licences; see the MANIFEST.tsv files there).
+Default: the person photos of ../shared (VITON-HD, DressCode, DeepFashion and retailer photos, non-commercial research
+licences; see the MANIFEST.tsv files there). The sheet is written to a gitignored path and must not be committed.
+
+`--public`: people we may publish instead: SynthMVG people (the project's own generator, front and back views) and
+`skimage.data.astronaut()` (NASA, public domain). Everything runs through the default mediapipe path, as for a photo.
 
 Usage:
     python benchmarks/worn_garment_contact_sheet.py [--shared ../shared] [--out docs/images/worn_garment_contact_sheet.png]
+    python benchmarks/worn_garment_contact_sheet.py --public [--out docs/images/worn_garment_public_sheet.jpg]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 import warnings
 from pathlib import Path
@@ -48,11 +53,31 @@ def _fit(image: np.ndarray, height: int) -> np.ndarray:
     return cv2.resize(image, (max(1, round(image.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
 
 
-def tile(path: Path, analyzer: WornPhotoAnalyzer) -> tuple[np.ndarray, dict[str, str]]:
+def public_people(identities: int = 6, seed: int = 5) -> list[tuple[str, np.ndarray]]:
+    """`(name, (H, W, 3) uint8 photo)`: SynthMVG people at 512x384 in the front and back views, and the astronaut."""
+    from skimage.data import astronaut  # dev dependency, only for the public-domain photo
+
+    from mvvton.data import synth
+
+    height, width = 512, 384
+    people = []
+    for index in range(identities):
+        body, garment, _ = synth.identity_specs(seed, index)
+        skeleton = synth.build_skeleton(body, height, width)
+        background = synth.background_image(body, height, width)
+        texture = synth.build_texture(garment, height)
+        for view, name in ((synth.FRONT_VIEW_INDEX, "front"), (synth.BACK_VIEW_INDEX, "back")):
+            yaw = math.radians(synth.SYNTH_YAWS_DEG[view])
+            image, _ = synth.render_person(skeleton, body, garment, texture, yaw, background)
+            people.append((f"synthmvg_{seed}_{index}_{name}", image))
+    people.append(("astronaut (public domain)", astronaut()))
+    return people
+
+
+def tile(name: str, photo: np.ndarray, analyzer: WornPhotoAnalyzer) -> tuple[np.ndarray, dict[str, str]]:
     """One contact-sheet tile (photo + outline | garment layout + caption) and its table row."""
-    photo = np.asarray(Image.open(path).convert("RGB"))
     start = time.perf_counter()
-    row = {"photo": path.name}
+    row = {"photo": name}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", WornGarmentWarning)
@@ -106,15 +131,24 @@ def contact_sheet(tiles: list[np.ndarray], columns: int = 4, gap: int = 6) -> np
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
-    parser.add_argument("--out", type=Path, default=Path("docs/images/worn_garment_contact_sheet.png"))
+    parser.add_argument("--public", action="store_true", help="SynthMVG people and the astronaut (committable)")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.public:
+        photos = public_people()
+        out = args.out or Path("docs/images/worn_garment_public_sheet.jpg")
+    else:
+        photos = [(path.name, np.asarray(Image.open(path).convert("RGB"))) for path in person_photos(args.shared)]
+        out = args.out or Path("docs/images/worn_garment_contact_sheet.png")
     tiles, rows = [], []
     with WornPhotoAnalyzer() as analyzer:
-        for path in person_photos(args.shared):
-            image, row = tile(path, analyzer)
+        for name, photo in photos:
+            image, row = tile(name, photo, analyzer)
             tiles.append(image)
             rows.append(row)
-    save_image_atomic(Image.fromarray(contact_sheet(tiles)), args.out)
+    jpeg = {"quality": 88} if out.suffix.lower() in (".jpg", ".jpeg") else {}
+    save_image_atomic(Image.fromarray(contact_sheet(tiles)), out, **jpeg)
+    print(f"wrote {out}")
     keys = ("photo", "view", "method", "coverage", "below_hip", "skin", "fragmentation", "outcome", "seconds", "note")
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))
