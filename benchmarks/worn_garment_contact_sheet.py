@@ -74,6 +74,12 @@ def public_people(identities: int = 6, seed: int = 5) -> list[tuple[str, np.ndar
     return people
 
 
+def _summary(warning: str, limit: int = 160) -> str:
+    """A warning without its advice sentence, shortened for a table cell."""
+    text = warning.split(" Pass a product photo")[0].split(": check")[0].replace("|", "/")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def tile(name: str, photo: np.ndarray, analyzer: WornPhotoAnalyzer) -> tuple[np.ndarray, dict[str, str]]:
     """One contact-sheet tile (photo + outline | garment layout + caption) and its table row."""
     start = time.perf_counter()
@@ -88,7 +94,7 @@ def tile(name: str, photo: np.ndarray, analyzer: WornPhotoAnalyzer) -> tuple[np.
         row.update(
             coverage=f"{q.torso_coverage:.2f}", below_hip=f"{q.below_hip_fraction:.3f}", skin=f"{q.skin_fraction:.3f}",
             fragmentation=f"{q.fragmentation:.3f}", method=result.method, view=result.view.value,
-            outcome=outcome, note=" / ".join(w.split(":")[0].split(";")[0] for w in result.warnings),
+            outcome=outcome, note=" / ".join(_summary(w) for w in result.warnings),
         )  # fmt: skip
         caption = (f"{outcome} {result.view.value} cov {q.torso_coverage:.2f} hip {q.below_hip_fraction:.2f} "
                    f"skin {q.skin_fraction:.2f}")  # fmt: skip

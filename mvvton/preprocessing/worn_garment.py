@@ -34,7 +34,7 @@ from mvvton.errors import (
 from mvvton.preprocessing.garment import HumanParser, garment_keypoints
 from mvvton.preprocessing.masks import head_mask
 from mvvton.preprocessing.person import MediaPipePoseEstimator, PoseEstimator, _import_mediapipe, with_estimated_hips
-from mvvton.preprocessing.view import classify_person_view, garment_view_for
+from mvvton.preprocessing.view import decide_view, garment_view_for
 
 logger = logging.getLogger(__name__)
 
@@ -759,8 +759,13 @@ def _fill_small_holes(mask: np.ndarray, skin: np.ndarray, max_area: int) -> np.n
     return out
 
 
-def _clean(mask: np.ndarray, regions: _Regions, frame: TorsoFrame, person: np.ndarray) -> np.ndarray:
-    """Open, keep the pieces that reach the torso core, fill holes, apply the hip rule, stay inside the person."""
+def _clean(
+    mask: np.ndarray, regions: _Regions, frame: TorsoFrame, person: np.ndarray, skin: np.ndarray | None = None
+) -> np.ndarray:
+    """Open, keep the pieces that reach the torso core, fill holes, apply the hip rule, stay inside the person.
+
+    Holes that are mostly `skin` (default `regions.skin`) stay open.
+    """
     unit = frame.length
     mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, _disk(0.015 * unit))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -772,7 +777,7 @@ def _clean(mask: np.ndarray, regions: _Regions, frame: TorsoFrame, person: np.nd
     largest = max(stats[i, cv2.CC_STAT_AREA] for i in anchored)
     keep = [i for i in range(1, count) if i in anchored or stats[i, cv2.CC_STAT_AREA] >= 0.05 * largest]
     mask = np.isin(labels, keep).astype(np.uint8)
-    mask = _fill_small_holes(mask, regions.skin, max_area=int(0.002 * unit * unit) + 4)
+    mask = _fill_small_holes(mask, regions.skin if skin is None else skin, max_area=int(0.002 * unit * unit) + 4)
     mask &= cv2.dilate(person.astype(np.uint8), _disk(0.01 * unit))
     return _hip_rule(mask, regions)
 
@@ -940,7 +945,8 @@ def garment_from_worn_photo(
             if own:
                 analyzer.close()
     parts = body_parts
-    person_view = classify_person_view(parts.keypoints)
+    decision = decide_view(parts.keypoints)
+    person_view = decision.view
     view = garment_view_for(person_view, parts.keypoints)
     quality: GarmentQuality | None = None
     if parser is not None:
@@ -956,7 +962,9 @@ def garment_from_worn_photo(
         if not photo_mask.any():
             raise GarmentExtractionError(f"no garment pixels were found on the worn photo; {ADVICE}.")
         if problems:
-            message = (f"the garment could not be separated reliably from the worn photo: {'; '.join(problems)}. "
+            found = "; ".join(problems)
+            found = f"{chosen.history}; then {found}" if chosen.history else found
+            message = (f"the garment could not be separated reliably from the worn photo: {found}. "
                        f"{ADVICE[0].upper()}{ADVICE[1:]}.")  # fmt: skip
             if strict:
                 raise GarmentExtractionError(message)
@@ -975,8 +983,8 @@ def garment_from_worn_photo(
             )
     if person_view is PersonView.SIDE:
         notes.append(
-            f"the photo shows the garment from the side; it stands in for the {view.value} garment but a front or "
-            "back photo (or a product photo) gives a better garment image."
+            f"the photo shows the garment from the side ({decision.explanation}); it stands in for the {view.value} "
+            "garment but a front or back photo (or a product photo) gives a better garment image."
         )
     if parts.skin_source == "none" and parser is None:
         logger.info("no face or hands found: skin is separated by GrabCut alone")
@@ -995,6 +1003,7 @@ class _Attempt:
     method: str
     quality: GarmentQuality
     problems: list[str]
+    history: str = ""  # what an earlier attempt of the same method measured, for the messages
 
 
 def _extract_upper_body(image: np.ndarray, parts: BodyParts) -> tuple[_Attempt, list[_Attempt]]:
@@ -1037,11 +1046,21 @@ def _extract_upper_body(image: np.ndarray, parts: BodyParts) -> tuple[_Attempt, 
         attempts.append(attempt(small_mask, method))
         if attempts[-1].quality.skin_fraction > MAX_SKIN_FRACTION:
             # Second try for the same method: drop the skin pixels, then clean again (pieces, holes, hip rule).
-            skinless = _clean(small_mask & ~regions.skin_measured, regions, frame, small_person)
+            skin = regions.skin | regions.skin_measured
+            skinless = _clean(small_mask & ~regions.skin_measured, regions, frame, small_person, skin)
             if skinless.any():
                 attempts.append(attempt(skinless, f"{method}, skin removed"))
+                attempts[
+                    -1
+                ].history = (
+                    f"{method} kept skin ({attempts[-2].quality.skin_fraction:.0%} of its garment), which was removed"
+                )
         passing = [a for a in attempts if not a.problems]
         if passing:
             return passing[0], attempts
-    best = min(attempts, key=lambda a: (len(a.problems), -a.quality.torso_coverage))
+    # Fewest problems; on a tie the one without too much skin (a hole tells the truth, bare skin passes for fabric).
+    best = min(
+        attempts,
+        key=lambda a: (len(a.problems), a.quality.skin_fraction > MAX_SKIN_FRACTION, -a.quality.torso_coverage),
+    )
     return best, attempts
