@@ -13,11 +13,15 @@ from mvvton.preprocessing import garment_from_worn_photo as public_garment_from_
 from mvvton.preprocessing.garment import HumanParser, garment_keypoints, garment_mask
 from mvvton.preprocessing.person import person_mask_from_keypoints
 from mvvton.preprocessing.worn_garment import (
+    MAX_SKIN_FRACTION,
     BodyParts,
     GarmentCategory,
+    TorsoFrame,
     WornGarmentWarning,
+    _regions,
     body_parts_from_keypoints,
     garment_from_worn_photo,
+    garment_quality,
     product_layout,
 )
 
@@ -186,6 +190,104 @@ def test_human_parser_plugin_per_category():
     assert lower.photo_mask[290:460, 150:240].all() and lower.photo_mask.sum() == 170 * 90
     with pytest.raises(GarmentExtractionError, match="no dress"):
         garment_from_worn_photo(image, keypoints, person_mask, parser=parser, category="dress")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The skin rule.
+
+
+def _bare_window(image: np.ndarray) -> np.ndarray:
+    """Paint a skin-coloured window into the shirt's middle (a bare back between halter straps); return it."""
+    shirt = np.abs(image.astype(int) - SHIRT).max(axis=2) < 20
+    window = np.zeros(shirt.shape, bool)
+    window[150:240, 165:220] = True
+    image[window & shirt] = SKIN
+    return window & shirt
+
+
+@pytest.mark.parametrize("skin_model", ["face", "none"])
+def test_skin_inside_the_torso_is_removed_or_named(skin_model):
+    image, parts = _synthetic_person(marker=False)
+    image = image.copy()
+    window = _bare_window(image)
+    if skin_model == "none":  # a back view without face or hands: the YCrCb prior decides
+        parts.skin_samples, parts.skin_source = np.zeros((0, 3), np.float32), "none"
+    skin_message = r"(contains skin|kept skin) \(\d+% of (the|its) garment"
+    with pytest.raises(GarmentExtractionError, match=skin_message):
+        garment_from_worn_photo(image, body_parts=parts)
+    with pytest.warns(WornGarmentWarning, match=skin_message):
+        result = garment_from_worn_photo(image, body_parts=parts, strict=False)
+    # The second try cut the skin out (all but the window's blurred rim); the torso it leaves bare is what fails.
+    assert (result.photo_mask[window] > 0.5).mean() < 0.1
+    assert result.quality.skin_fraction <= MAX_SKIN_FRACTION and "skin removed" in result.method
+    assert result.quality.torso_coverage < 0.7
+
+
+def test_clean_shirt_has_no_skin():
+    image, parts = _synthetic_person()
+    result = garment_from_worn_photo(image, body_parts=parts)
+    assert result.quality.skin_fraction < 0.01 and result.method == "grabcut"
+
+
+def test_skin_model_is_refitted_on_the_arms():
+    """Arms darker than the face (shade falling to 0.85 at the forearm): the face-only model misses most of the
+    forearm; refitted on the bare arm pixels it already accepts, it finds it, and still not the shirt."""
+    image, parts = _synthetic_person(marker=False)
+    person = parts.person_mask > 0.5
+    arms = (np.abs(image.astype(int) - SKIN).max(axis=2) < 20) & person
+    arms[:130] = False
+    shade = np.clip(1 - (np.arange(image.shape[0]) - 130) / 1000, 0.5, 1.0)[:, None, None]
+    image = np.where(arms[..., None], (image * shade).astype(np.uint8), image)
+    forearms = arms.copy()
+    forearms[:220], forearms[280:] = False, False
+    regions = _regions(image, parts, TorsoFrame.from_keypoints(parts.keypoints))
+    assert regions.skin_measured[forearms].mean() > 0.8
+    shirt = np.abs(image.astype(int) - SHIRT).max(axis=2) < 20
+    assert regions.skin_measured[shirt].mean() < 0.01
+
+
+def test_garment_quality_skin_fraction_and_message():
+    keypoints = synthetic_keypoints("front")
+    person = person_mask_from_keypoints(keypoints, 512, 384)
+    garment = np.zeros((512, 384), np.float32)
+    garment[130:290, 140:245] = 1
+    skin = np.zeros_like(garment)
+    skin[130:162, 140:245] = 1  # the top 20 % of the garment
+    quality = garment_quality(garment, keypoints, person, skin)
+    assert quality.skin_fraction == pytest.approx(0.2)
+    assert any("contains skin (20% of the garment" in p for p in quality.problems(GarmentCategory.UPPER_BODY))
+    assert garment_quality(garment, keypoints, person).skin_fraction == 0.0
+    with pytest.raises(InvalidArgumentError, match="one shape"):
+        garment_quality(garment, keypoints, person, skin[:-1])
+
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+
+@hypothesis.given(
+    garment_box=st.tuples(st.integers(0, 63), st.integers(0, 47), st.integers(1, 64), st.integers(1, 48)),
+    skin_box=st.tuples(st.integers(0, 63), st.integers(0, 47), st.integers(0, 64), st.integers(0, 48)),
+    shape_offset=st.sampled_from([(0, 0), (0, 0), (1, 0), (0, -1)]),
+)
+def test_garment_quality_skin_property(garment_box, skin_box, shape_offset):
+    """Skin fraction = |garment ∧ skin| / |garment|, flagged iff above the limit; other shapes are a typed error."""
+    keypoints = synthetic_keypoints("front", scale=1 / 8)
+    person = np.ones((64, 48), np.float32)
+    garment, skin = np.zeros((64, 48), np.float32), np.zeros((64 + shape_offset[0], 48 + shape_offset[1]), np.float32)
+    y, x, h, w = garment_box
+    garment[y : y + h, x : x + w] = 1
+    y, x, h, w = skin_box
+    skin[y : y + h, x : x + w] = 1
+    if shape_offset != (0, 0):
+        with pytest.raises(InvalidArgumentError):
+            garment_quality(garment, keypoints, person, skin)
+        return
+    quality = garment_quality(garment, keypoints, person, skin)
+    expected = ((garment > 0) & (skin > 0)).sum() / (garment > 0).sum()
+    assert quality.skin_fraction == pytest.approx(expected)
+    flagged = any("contains skin" in p for p in quality.problems(GarmentCategory.UPPER_BODY))
+    assert flagged == (expected > MAX_SKIN_FRACTION)
 
 
 # --------------------------------------------------------------------------------------------------------------------
