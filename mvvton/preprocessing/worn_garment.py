@@ -44,6 +44,7 @@ MIN_TORSO_COVERAGE = 0.7
 MAX_BELOW_HIP_FRACTION = 0.05
 MAX_FRAGMENTATION = 0.15
 MAX_SKIN_FRACTION = 0.05  # of the garment's pixels
+MAX_OCCLUDED_FRACTION = 0.03  # gaps left by hands in front of the garment, of the garment's area (a warning)
 SKIN_DISTANCE = 2.5  # Mahalanobis distance to the photo's skin model below which a pixel counts as skin
 ADVICE = "pass a product photo of the garment, or a parsing model (`parser=OnnxHumanParser(...)`)"
 
@@ -418,6 +419,8 @@ class GarmentQuality:
         pieces: connected pieces larger than 1 % of the garment.
         area_fraction: garment area / person area.
         skin_fraction: fraction of the garment that is skin by the photo's skin model (0 when not measured).
+        occluded_fraction: gaps that hands in front of the garment cut into it (pixels a closing of the garment
+            adds on the hands), relative to the garment's area (0 when not measured).
     """
 
     torso_coverage: float
@@ -426,6 +429,7 @@ class GarmentQuality:
     pieces: int
     area_fraction: float
     skin_fraction: float = 0.0
+    occluded_fraction: float = 0.0
 
     def problems(self, category: GarmentCategory) -> list[str]:
         """Why the garment is not usable (empty when it is)."""
@@ -438,26 +442,31 @@ class GarmentQuality:
             found.append(f"it falls apart into {self.pieces} pieces ({self.fragmentation:.0%} outside the largest)")
         if self.skin_fraction > MAX_SKIN_FRACTION:
             found.append(
-                f"it contains skin ({self.skin_fraction:.0%} of the garment is skin-coloured, at most "
+                f"it contains skin ({self.skin_fraction:.1%} of the garment is skin-coloured, at most "
                 f"{MAX_SKIN_FRACTION:.0%}): bare skin the garment does not cover, or a garment of the skin's colour"
             )
         return found
 
 
 def garment_quality(
-    mask: np.ndarray, keypoints: np.ndarray, person_mask: np.ndarray, skin_mask: np.ndarray | None = None
+    mask: np.ndarray,
+    keypoints: np.ndarray,
+    person_mask: np.ndarray,
+    skin_mask: np.ndarray | None = None,
+    occluder_mask: np.ndarray | None = None,
 ) -> GarmentQuality:
     """Quality measures of a garment mask against the pose (see `GarmentQuality`).
 
     Args:
         mask: `(H, W)` {0, 1} garment mask; keypoints `(18, 3)` pixels; person_mask `(H, W)` {0, 1}.
         skin_mask: optional `(H, W)` {0, 1} skin pixels of the photo; without it `skin_fraction` is 0.
+        occluder_mask: optional `(H, W)` {0, 1} hands; without it `occluded_fraction` is 0.
     Raises:
         InvalidArgumentError: masks of different shapes.
     """
     garment = np.asarray(mask) > 0.5
     person = np.asarray(person_mask) > 0.5
-    others = [person] if skin_mask is None else [person, np.asarray(skin_mask)]
+    others = [person] + [np.asarray(m) for m in (skin_mask, occluder_mask) if m is not None]
     if garment.ndim != 2 or any(other.shape != garment.shape for other in others):
         raise InvalidArgumentError(
             f"garment, person and skin masks must be (H, W) of one shape, got {[garment.shape] + [o.shape for o in others]}"
@@ -477,7 +486,11 @@ def garment_quality(
     pieces = int((areas >= 0.01 * max(total, 1)).sum())
     area_fraction = float(total / max(int(person.sum()), 1))
     skin = float((garment & (np.asarray(skin_mask) > 0.5)).sum() / max(total, 1)) if skin_mask is not None else 0.0
-    return GarmentQuality(coverage, below, fragmentation, pieces, area_fraction, skin)
+    occluded = 0.0
+    if occluder_mask is not None and total:
+        closed = cv2.morphologyEx(garment.astype(np.uint8), cv2.MORPH_CLOSE, _disk(0.12 * frame.length)) > 0
+        occluded = float((closed & ~garment & (np.asarray(occluder_mask) > 0.5)).sum() / total)
+    return GarmentQuality(coverage, below, fragmentation, pieces, area_fraction, skin, occluded)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -981,6 +994,11 @@ def garment_from_worn_photo(
                 "there (an untucked or long top, or a dress?): check the hem; for a dress or a misplaced hem pass a "
                 "product photo of the garment, or a parsing model with the right `category`."
             )
+    if quality is not None and quality.occluded_fraction > MAX_OCCLUDED_FRACTION:
+        notes.append(
+            f"hands in front of the garment cut gaps into it ({quality.occluded_fraction:.1%} of its area, at most "
+            f"{MAX_OCCLUDED_FRACTION:.0%}); the try-on will show the garment with those gaps: check it, or {ADVICE}."
+        )
     if person_view is PersonView.SIDE:
         notes.append(
             f"the photo shows the garment from the side ({decision.explanation}); it stands in for the {view.value} "
@@ -1032,10 +1050,12 @@ def _extract_upper_body(image: np.ndarray, parts: BodyParts) -> tuple[_Attempt, 
         return ((full > 0.5) & (parts.person_mask > 0.5)).astype(np.uint8)
 
     skin_full = full_size(regions.skin_measured)
+    # Hands, grown a little: the garment's edge next to a hand is a few pixels away from the hand's landmark hull.
+    hands = cv2.dilate((parts.hands_mask > 0.5).astype(np.uint8), _disk(0.03 * frame_full.length))
 
     def attempt(small_mask: np.ndarray, method: str) -> _Attempt:
         mask = full_size(small_mask)
-        quality = garment_quality(mask, parts.keypoints, parts.person_mask, skin_full)
+        quality = garment_quality(mask, parts.keypoints, parts.person_mask, skin_full, hands)
         problems = quality.problems(GarmentCategory.UPPER_BODY)
         logger.debug("worn garment, %s: %s, problems=%s", method, quality, problems)
         return _Attempt(mask, method, quality, problems)
@@ -1053,7 +1073,7 @@ def _extract_upper_body(image: np.ndarray, parts: BodyParts) -> tuple[_Attempt, 
                 attempts[
                     -1
                 ].history = (
-                    f"{method} kept skin ({attempts[-2].quality.skin_fraction:.0%} of its garment), which was removed"
+                    f"{method} kept skin ({attempts[-2].quality.skin_fraction:.1%} of its garment), which was removed"
                 )
         passing = [a for a in attempts if not a.problems]
         if passing:

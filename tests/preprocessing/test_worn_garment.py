@@ -212,7 +212,7 @@ def test_skin_inside_the_torso_is_removed_or_named(skin_model):
     window = _bare_window(image)
     if skin_model == "none":  # a back view without face or hands: the YCrCb prior decides
         parts.skin_samples, parts.skin_source = np.zeros((0, 3), np.float32), "none"
-    skin_message = r"(contains skin|kept skin) \(\d+% of (the|its) garment"
+    skin_message = r"(contains skin|kept skin) \(\d+\.\d% of (the|its) garment"
     with pytest.raises(GarmentExtractionError, match=skin_message):
         garment_from_worn_photo(image, body_parts=parts)
     with pytest.warns(WornGarmentWarning, match=skin_message):
@@ -246,6 +246,22 @@ def test_skin_model_is_refitted_on_the_arms():
     assert regions.skin_measured[shirt].mean() < 0.01
 
 
+def test_hands_on_the_garment_are_warned_about():
+    """A hand resting on the shirt's side (hands akimbo) leaves a notch: a warning with the measured share."""
+    image, parts = _synthetic_person(marker=False)
+    image = image.copy()
+    hand = np.zeros(image.shape[:2], np.uint8)
+    cv2.circle(hand, (170, 230), 16, 1, -1)  # over the shirt's left edge, at the waist
+    image[hand > 0] = SKIN
+    parts.hands_mask = hand.astype(np.float32)
+    with pytest.warns(
+        WornGarmentWarning, match=r"hands in front of the garment cut gaps into it \(\d+\.\d% of its area"
+    ):
+        result = garment_from_worn_photo(image, body_parts=parts, strict=False)
+    assert result.quality.occluded_fraction > 0.03
+    assert (result.photo_mask[hand > 0] > 0.5).mean() < 0.1
+
+
 def test_garment_quality_skin_fraction_and_message():
     keypoints = synthetic_keypoints("front")
     person = person_mask_from_keypoints(keypoints, 512, 384)
@@ -255,7 +271,7 @@ def test_garment_quality_skin_fraction_and_message():
     skin[130:162, 140:245] = 1  # the top 20 % of the garment
     quality = garment_quality(garment, keypoints, person, skin)
     assert quality.skin_fraction == pytest.approx(0.2)
-    assert any("contains skin (20% of the garment" in p for p in quality.problems(GarmentCategory.UPPER_BODY))
+    assert any("contains skin (20.0% of the garment" in p for p in quality.problems(GarmentCategory.UPPER_BODY))
     assert garment_quality(garment, keypoints, person).skin_fraction == 0.0
     with pytest.raises(InvalidArgumentError, match="one shape"):
         garment_quality(garment, keypoints, person, skin[:-1])
