@@ -94,6 +94,7 @@ def tile(name: str, photo: np.ndarray, analyzer: WornPhotoAnalyzer) -> tuple[np.
         row.update(
             coverage=f"{q.torso_coverage:.2f}", below_hip=f"{q.below_hip_fraction:.3f}", skin=f"{q.skin_fraction:.3f}",
             fragmentation=f"{q.fragmentation:.3f}", method=result.method, view=result.view.value,
+            person_view=result.person_view.value,
             outcome=outcome, note=" / ".join(_summary(w) for w in result.warnings),
         )  # fmt: skip
         caption = (f"{outcome} {result.view.value} cov {q.torso_coverage:.2f} hip {q.below_hip_fraction:.2f} "
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     jpeg = {"quality": 88} if out.suffix.lower() in (".jpg", ".jpeg") else {}
     save_image_atomic(Image.fromarray(contact_sheet(tiles)), out, **jpeg)
     print(f"wrote {out}")
-    keys = ("photo", "view", "method", "coverage", "below_hip", "skin", "fragmentation", "outcome", "seconds", "note")
+    keys = "photo person_view view method coverage below_hip skin fragmentation outcome seconds note".split()
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))
     for row in rows:

@@ -44,6 +44,7 @@ MIN_TORSO_COVERAGE = 0.7
 MAX_BELOW_HIP_FRACTION = 0.05
 MAX_FRAGMENTATION = 0.15
 MAX_SKIN_FRACTION = 0.05  # of the garment's pixels
+MIN_VIEW_CONFIDENCE = 0.6  # below it a front / back decision is warned about (3/4 views)
 MAX_OCCLUDED_FRACTION = 0.03  # gaps left by hands in front of the garment, of the garment's area (a warning)
 SKIN_DISTANCE = 2.5  # Mahalanobis distance to the photo's skin model below which a pixel counts as skin
 ADVICE = "pass a product photo of the garment, or a parsing model (`parser=OnnxHumanParser(...)`)"
@@ -91,6 +92,8 @@ class BodyParts:
         skin_samples: `(N, 3)` float32 Lab pixels of bare skin of this person (cheeks / forehead, else palms); may
             be empty.
         skin_source: "face", "hands" or "none".
+        landmarks, world_landmarks: the raw BlazePose `(33, 4)` landmarks (normalised image / metric 3-D) when the
+            pose model ran; they let `decide_view` see a head turned back over the shoulder. `None` otherwise.
     """
 
     keypoints: np.ndarray
@@ -99,6 +102,8 @@ class BodyParts:
     hands_mask: np.ndarray
     skin_samples: np.ndarray
     skin_source: str = "none"
+    landmarks: np.ndarray | None = None
+    world_landmarks: np.ndarray | None = None
 
     def resized(self, height: int, width: int) -> BodyParts:
         """The same parts for the photo resized to `(height, width)`."""
@@ -112,7 +117,7 @@ class BodyParts:
             return (small > 0.5).astype(np.float32)
 
         return BodyParts(keypoints, mask(self.person_mask), mask(self.face_mask), mask(self.hands_mask),
-                         self.skin_samples, self.skin_source)  # fmt: skip
+                         self.skin_samples, self.skin_source, self.landmarks, self.world_landmarks)  # fmt: skip
 
 
 def _lab(image: np.ndarray) -> np.ndarray:
@@ -246,7 +251,7 @@ class WornPhotoAnalyzer:
         """
         image = _check_image(image)
         height, width = image.shape[:2]
-        landmarks33 = None
+        landmarks33 = world_landmarks = None
         if keypoints is None or person_mask is None:
             if self.pose_estimator is None:
                 self.pose_estimator = MediaPipePoseEstimator()
@@ -262,6 +267,7 @@ class WornPhotoAnalyzer:
                 person_mask = cv2.resize(np.asarray(result.person_mask, np.float32), (width, height),
                                          interpolation=cv2.INTER_LINEAR)  # fmt: skip
             landmarks33 = result.extras.get("landmarks")
+            world_landmarks = result.extras.get("world_landmarks")
         keypoints = _check_keypoints(keypoints)
         person_mask = (np.asarray(person_mask, dtype=np.float32) > 0.5).astype(np.float32)
         unit = _body_unit(keypoints)
@@ -309,6 +315,8 @@ class WornPhotoAnalyzer:
             hands_mask=hands_mask.astype(np.float32),
             skin_samples=skin_samples.astype(np.float32),
             skin_source=skin_source,
+            landmarks=None if landmarks33 is None else np.asarray(landmarks33, dtype=np.float32),
+            world_landmarks=None if world_landmarks is None else np.asarray(world_landmarks, dtype=np.float32),
         )
 
 
@@ -958,7 +966,7 @@ def garment_from_worn_photo(
             if own:
                 analyzer.close()
     parts = body_parts
-    decision = decide_view(parts.keypoints)
+    decision = decide_view(parts.keypoints, parts.landmarks, parts.world_landmarks)
     person_view = decision.view
     view = garment_view_for(person_view, parts.keypoints)
     quality: GarmentQuality | None = None
@@ -998,6 +1006,12 @@ def garment_from_worn_photo(
         notes.append(
             f"hands in front of the garment cut gaps into it ({quality.occluded_fraction:.1%} of its area, at most "
             f"{MAX_OCCLUDED_FRACTION:.0%}); the try-on will show the garment with those gaps: check it, or {ADVICE}."
+        )
+    if person_view is not PersonView.SIDE and decision.confidence < MIN_VIEW_CONFIDENCE:
+        notes.append(
+            f"the view is uncertain ({decision.explanation}; confidence {decision.confidence:.2f}, at least "
+            f"{MIN_VIEW_CONFIDENCE:.2f}): a 3/4 view; the garment is taken as the {view.value} garment: check "
+            "`worn.view`, or pass a front or back photo (or a product photo)."
         )
     if person_view is PersonView.SIDE:
         notes.append(
