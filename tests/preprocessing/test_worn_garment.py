@@ -376,3 +376,10 @@ def test_worn_garment_on_all_shared_photos(shared_dir, analyzer):
     # Bare skin kept in the garment (checked by eye): the upper arm of the cami, the bare back of the halter top.
     for key in ("pidm_reference_img_0", "id0000374902"):
         assert [outcome for name, outcome in outcomes.items() if key in name] == ["warning"], key
+    # A 3/4 back view looking over the shoulder: BACK by BlazePose's landmarks (2-D keypoints alone say FRONT).
+    image = np.asarray(Image.open(shared_dir / "samples-hard" / "person" /
+                                  "posetransfer_WOMEN-Blouses-Shirts-id0000234303_back.jpg").convert("RGB"))  # fmt: skip
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        result = garment_from_worn_photo(image, analyzer=analyzer, strict=False)
+    assert result.view is GarmentView.BACK and any("the view is uncertain" in note for note in result.warnings)
