@@ -93,6 +93,7 @@ def tile(name: str, photo: np.ndarray, analyzer: WornPhotoAnalyzer) -> tuple[np.
         q = result.quality
         row.update(
             coverage=f"{q.torso_coverage:.2f}", below_hip=f"{q.below_hip_fraction:.3f}", skin=f"{q.skin_fraction:.3f}",
+            hands=f"{q.occluded_fraction:.3f}",
             fragmentation=f"{q.fragmentation:.3f}", method=result.method, view=result.view.value,
             person_view=result.person_view.value,
             outcome=outcome, note=" / ".join(_summary(w) for w in result.warnings),
@@ -101,7 +102,7 @@ def tile(name: str, photo: np.ndarray, analyzer: WornPhotoAnalyzer) -> tuple[np.
                    f"skin {q.skin_fraction:.2f}")  # fmt: skip
     except MVVTONError as error:
         outcome, mask, layout = "error", np.zeros(photo.shape[:2], np.float32), None
-        row.update(coverage="", below_hip="", skin="", fragmentation="", method="", view="", outcome="error",
+        row.update(coverage="", below_hip="", skin="", hands="", fragmentation="", method="", view="", outcome="error",
                    note=f"{type(error).__name__}: {str(error)[:90]}")  # fmt: skip
         caption = f"error: {type(error).__name__}"
     row["seconds"] = f"{time.perf_counter() - start:.2f}"
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     jpeg = {"quality": 88} if out.suffix.lower() in (".jpg", ".jpeg") else {}
     save_image_atomic(Image.fromarray(contact_sheet(tiles)), out, **jpeg)
     print(f"wrote {out}")
-    keys = "photo person_view view method coverage below_hip skin fragmentation outcome seconds note".split()
+    keys = "photo person_view view method coverage below_hip skin hands fragmentation outcome seconds note".split()
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))
     for row in rows:
