@@ -2,11 +2,13 @@
 
 Default path (no parsing model): the models bundled in the mediapipe wheel give the body parts: BlazePose + selfie
 segmentation (torso and arm polygons, the hip line, person vs background), the face mesh (face region and a skin-colour
-model fitted on this photo's cheeks and forehead) and the hand landmarker (hands). GrabCut, seeded with the torso core
-as garment and face / hands / background / trousers as not-garment, then separates the garment by its own colours.
-A quality check (torso coverage, pieces below the hip line, fragmentation) falls back to a second, colour-distance
-method and otherwise raises `GarmentExtractionError` (or warns, with `strict=False`): never a silent near-empty
-garment. A `HumanParser` plugged in replaces the heuristics by its label map.
+model fitted on this photo's cheeks and forehead, then refitted on the bare arms and neck) and the hand landmarker
+(hands). GrabCut, seeded with the torso core as garment and face / hands / background / trousers as not-garment, then
+separates the garment by its own colours. Quality rules (torso coverage, skin kept in the garment, fragmentation) try
+again without the skin pixels, fall back to a second, colour-distance method and otherwise raise
+`GarmentExtractionError` (or warn, with `strict=False`): never a silent near-empty or skin-filled garment. Pieces below
+the hip line, hands in front of the garment and uncertain views are warned about. A `HumanParser` plugged in replaces
+the heuristics by its label map.
 
 The result is cropped and centred on white like a product photo, keeps the print's orientation (no mirroring) and is
 the FRONT garment for a photo of the front, the BACK garment for a photo of the back.
@@ -477,7 +479,8 @@ def garment_quality(
     others = [person] + [np.asarray(m) for m in (skin_mask, occluder_mask) if m is not None]
     if garment.ndim != 2 or any(other.shape != garment.shape for other in others):
         raise InvalidArgumentError(
-            f"garment, person and skin masks must be (H, W) of one shape, got {[garment.shape] + [o.shape for o in others]}"
+            "garment, person, skin and hand masks must be (H, W) arrays of one shape, got "
+            f"{[garment.shape] + [other.shape for other in others]}"
         )
     height, width = garment.shape
     total = int(garment.sum())
@@ -923,8 +926,9 @@ def garment_from_worn_photo(
     """Cut a garment out of a photo of someone wearing it (TryOnDiffusion's I_c), laid out like a product photo.
 
     Without `parser`: mediapipe body parts (`WornPhotoAnalyzer`), GrabCut seeded by the torso, nothing below the hip
-    line unless the garment visibly continues; a quality check (torso coverage ≥ 0.7, fragmentation ≤ 0.15, not
-    near-empty) falls back to a colour-distance method. With `parser`: its labels for `category`.
+    line unless the garment visibly continues; quality rules (torso coverage ≥ 0.7, skin ≤ 5 % of the garment,
+    fragmentation ≤ 0.15, not near-empty) retry without the skin, then fall back to a colour-distance method. With
+    `parser`: its labels for `category`.
 
     Args:
         person_img: `(H, W, 3)` uint8 RGB photo.
@@ -1019,7 +1023,7 @@ def garment_from_worn_photo(
             "garment but a front or back photo (or a product photo) gives a better garment image."
         )
     if parts.skin_source == "none" and parser is None:
-        logger.info("no face or hands found: skin is separated by GrabCut alone")
+        logger.info("no face or hands found: the YCrCb skin box stands in for this photo's skin model")
     out_image, out_mask, box = product_layout(image, photo_mask, background=background)
     for note in notes:
         warnings.warn(note, WornGarmentWarning, stacklevel=2)
