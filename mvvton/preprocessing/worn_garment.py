@@ -499,7 +499,10 @@ def garment_quality(
     skin = float((garment & (np.asarray(skin_mask) > 0.5)).sum() / max(total, 1)) if skin_mask is not None else 0.0
     occluded = 0.0
     if occluder_mask is not None and total:
-        closed = cv2.morphologyEx(garment.astype(np.uint8), cv2.MORPH_CLOSE, _disk(0.12 * frame.length)) > 0
+        kernel = _disk(0.12 * frame.length)
+        pad = kernel.shape[0]  # zeros around, so that the photo's edge does not act as garment in the closing
+        padded = cv2.copyMakeBorder(garment.astype(np.uint8), pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+        closed = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, kernel)[pad:-pad, pad:-pad] > 0
         occluded = float((closed & ~garment & (np.asarray(occluder_mask) > 0.5)).sum() / total)
     return GarmentQuality(coverage, below, fragmentation, pieces, area_fraction, skin, occluded)
 

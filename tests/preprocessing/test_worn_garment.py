@@ -277,35 +277,6 @@ def test_garment_quality_skin_fraction_and_message():
         garment_quality(garment, keypoints, person, skin[:-1])
 
 
-hypothesis = pytest.importorskip("hypothesis")
-st = hypothesis.strategies
-
-
-@hypothesis.given(
-    garment_box=st.tuples(st.integers(0, 63), st.integers(0, 47), st.integers(1, 64), st.integers(1, 48)),
-    skin_box=st.tuples(st.integers(0, 63), st.integers(0, 47), st.integers(0, 64), st.integers(0, 48)),
-    shape_offset=st.sampled_from([(0, 0), (0, 0), (1, 0), (0, -1)]),
-)
-def test_garment_quality_skin_property(garment_box, skin_box, shape_offset):
-    """Skin fraction = |garment ∧ skin| / |garment|, flagged iff above the limit; other shapes are a typed error."""
-    keypoints = synthetic_keypoints("front", scale=1 / 8)
-    person = np.ones((64, 48), np.float32)
-    garment, skin = np.zeros((64, 48), np.float32), np.zeros((64 + shape_offset[0], 48 + shape_offset[1]), np.float32)
-    y, x, h, w = garment_box
-    garment[y : y + h, x : x + w] = 1
-    y, x, h, w = skin_box
-    skin[y : y + h, x : x + w] = 1
-    if shape_offset != (0, 0):
-        with pytest.raises(InvalidArgumentError):
-            garment_quality(garment, keypoints, person, skin)
-        return
-    quality = garment_quality(garment, keypoints, person, skin)
-    expected = ((garment > 0) & (skin > 0)).sum() / (garment > 0).sum()
-    assert quality.skin_fraction == pytest.approx(expected)
-    flagged = any("contains skin" in p for p in quality.problems(GarmentCategory.UPPER_BODY))
-    assert flagged == (expected > MAX_SKIN_FRACTION)
-
-
 # --------------------------------------------------------------------------------------------------------------------
 # Real photos (../shared, read in place).
 
