@@ -1000,8 +1000,9 @@ def garment_from_worn_photo(
         elif method.startswith("colour"):
             notes.append(
                 f"GrabCut's garment failed the quality check ({'; '.join(attempts[0].problems)}); this one comes from "
-                "the colour fallback, which keeps anything with the colours of the torso's middle (bare skin too, if "
-                f"that is where the torso's middle is): check it, or {ADVICE}."
+                f"the colour fallback{f' ({chosen.history})' if chosen.history else ''}, which keeps anything with the "
+                "colours of the torso's middle (bare skin too, if that is where the torso's middle is, or skin lit "
+                f"unlike the face and arms): check it, or {ADVICE}."
             )
         if quality.below_hip_fraction > MAX_BELOW_HIP_FRACTION:
             notes.append(
