@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -46,6 +46,8 @@ MIN_TORSO_COVERAGE = 0.7
 MAX_BELOW_HIP_FRACTION = 0.05
 MAX_FRAGMENTATION = 0.15
 MAX_SKIN_FRACTION = 0.05  # of the garment's pixels
+MIN_TORSO_TO_UPPER_ARM = 1.2  # shoulder-hip / shoulder-elbow below this: the pose's hips are too high
+TYPICAL_TORSO_TO_UPPER_ARM = 1.6  # where such hips are moved to (1.34-1.93 on the 16 shared photos)
 MIN_VIEW_CONFIDENCE = 0.6  # below it a front / back decision is warned about (3/4 views)
 MAX_OCCLUDED_FRACTION = 0.03  # gaps left by hands in front of the garment, of the garment's area (a warning)
 SKIN_DISTANCE = 2.5  # Mahalanobis distance to the photo's skin model below which a pixel counts as skin
@@ -352,6 +354,37 @@ def _check_keypoints(keypoints: np.ndarray) -> np.ndarray:
     if kp.shape != (NUM_KEYPOINTS, 3):
         raise InvalidArgumentError(f"keypoints must have shape ({NUM_KEYPOINTS}, 3), got {kp.shape}")
     return kp
+
+
+def lowered_hips(keypoints: np.ndarray) -> tuple[np.ndarray, float | None]:
+    """Hips the pose model put too high (at the elbows, seen on a small side-view photo), moved down the torso axis.
+
+    The shoulder-to-hip distance is anatomically ~1.6 x the shoulder-to-elbow one; below
+    `MIN_TORSO_TO_UPPER_ARM` the hips are moved so that it is `TYPICAL_TORSO_TO_UPPER_ARM`.
+
+    Args:
+        keypoints: `(18, 3)` COCO-18 keypoints (pixels + confidence).
+    Returns:
+        `(keypoints, ratio)`: a copy with the hips moved and the measured ratio, or the keypoints unchanged and `None`
+        when the ratio is plausible or cannot be measured (no shoulders, hips or elbows).
+    """
+    kp = _check_keypoints(keypoints).copy()
+    frame = TorsoFrame.from_keypoints(kp)
+    arms = []
+    for side in ("right", "left"):
+        shoulder, elbow = _confident(kp, f"{side}_shoulder"), _confident(kp, f"{side}_elbow")
+        if shoulder is not None and elbow is not None:
+            arms.append(float(np.hypot(*(elbow - shoulder))))
+    if frame is None or not arms or max(arms) < 4.0:
+        return kp, None
+    ratio = frame.length / max(arms)
+    if ratio >= MIN_TORSO_TO_UPPER_ARM:
+        return kp, None
+    shift = frame.down * (TYPICAL_TORSO_TO_UPPER_ARM * max(arms) - frame.length)
+    for name in ("right_hip", "left_hip"):
+        if kp[COCO18_INDEX[name], 2] > 0.1:
+            kp[COCO18_INDEX[name], :2] += shift
+    return kp, ratio
 
 
 def _body_unit(keypoints: np.ndarray) -> float:
@@ -974,6 +1007,15 @@ def garment_from_worn_photo(
                 analyzer.close()
     parts = body_parts
     decision = decide_view(parts.keypoints, parts.landmarks, parts.world_landmarks)
+    if parser is None:
+        keypoints_lowered, torso_ratio = lowered_hips(parts.keypoints)
+        if torso_ratio is not None:
+            parts = replace(parts, keypoints=keypoints_lowered)
+            notes.append(
+                f"the pose put the hips too high (shoulder to hip {torso_ratio:.2f} x shoulder to elbow, at least "
+                f"{MIN_TORSO_TO_UPPER_ARM:.1f}); they were moved down to {TYPICAL_TORSO_TO_UPPER_ARM:.1f} x, so the "
+                f"hem may be misplaced: check it, or {ADVICE}."
+            )
     person_view = decision.view
     view = garment_view_for(person_view, parts.keypoints)
     quality: GarmentQuality | None = None

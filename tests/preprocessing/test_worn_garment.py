@@ -1,3 +1,4 @@
+import re
 import warnings
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from mvvton.preprocessing.worn_garment import (
     body_parts_from_keypoints,
     garment_from_worn_photo,
     garment_quality,
+    lowered_hips,
     product_layout,
 )
 
@@ -260,6 +262,29 @@ def test_hands_on_the_garment_are_warned_about():
         result = garment_from_worn_photo(image, body_parts=parts, strict=False)
     assert result.quality.occluded_fraction > 0.03
     assert (result.photo_mask[hand > 0] > 0.5).mean() < 0.1
+
+
+def test_hips_at_the_elbows_are_lowered_and_warned_about():
+    keypoints = synthetic_keypoints("front")
+    unchanged, ratio = lowered_hips(keypoints)
+    assert ratio is None and np.array_equal(unchanged, keypoints)  # shoulder-hip 160 px, shoulder-elbow 69 px
+    high = keypoints.copy()
+    high[[I["right_hip"], I["left_hip"]], 1] = 200  # at the elbows, as BlazePose did on a small side view
+    lowered, ratio = lowered_hips(high)
+    upper_arm = np.hypot(*(high[I["right_elbow"], :2] - high[I["right_shoulder"], :2]))
+    assert ratio == pytest.approx(68 / upper_arm)
+    assert lowered[I["right_hip"], 1] == pytest.approx(132 + 1.6 * upper_arm, abs=0.5)
+    assert np.array_equal(np.delete(lowered, [I["right_hip"], I["left_hip"]], 0),
+                          np.delete(high, [I["right_hip"], I["left_hip"]], 0))  # fmt: skip
+    image, parts = _synthetic_person(marker=False)
+    parts.keypoints = high
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        result = garment_from_worn_photo(image, body_parts=parts, strict=False)
+    assert re.search(r"the pose put the hips too high \(shoulder to hip 0\.\d\d x", " ".join(result.warnings))
+    assert result.photo_mask[240:280].any()  # the shirt below the (wrong) hip line is kept
+    with pytest.raises(InvalidArgumentError):
+        lowered_hips(keypoints[:17])
 
 
 def test_garment_quality_skin_fraction_and_message():
