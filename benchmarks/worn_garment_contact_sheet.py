@@ -1,19 +1,24 @@
-"""Contact sheet and table of `garment_from_worn_photo` on every shared person photo.
+"""Contact sheet and table of `garment_from_worn_photo` on every shared person photo, or on publishable people.
 
 For each photo: the photo with the extracted garment outlined (green = usable, orange = returned with a warning,
-red = refused with `GarmentExtractionError`), and the product-photo layout that the try-on would use. A markdown table
-of the measured torso coverage, share below the hip line, fragmentation, method and outcome goes to stdout.
+red = refused with a typed error), and the product-photo layout that the try-on would use. A markdown table of the
+measured torso coverage, share below the hip line, skin share, fragmentation, method and outcome goes to stdout.
 
-The photos are read from ../shared (VITON-HD, DressCode, DeepFashion and retailer photos, non-commercial research
-licences; see the MANIFEST.tsv files there).
+Default: the person photos of ../shared (VITON-HD, DressCode, DeepFashion and retailer photos, non-commercial research
+licences; see the MANIFEST.tsv files there). The sheet is written to a gitignored path and must not be committed.
+
+`--public`: people we may publish instead: SynthMVG people (the project's own generator, front and back views) and
+`skimage.data.astronaut()` (NASA, public domain). Everything runs through the default mediapipe path, as for a photo.
 
 Usage:
     python benchmarks/worn_garment_contact_sheet.py [--shared ../shared] [--out docs/images/worn_garment_contact_sheet.png]
+    python benchmarks/worn_garment_contact_sheet.py --public [--out docs/images/worn_garment_public_sheet.jpg]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 import warnings
 from pathlib import Path
@@ -48,11 +53,37 @@ def _fit(image: np.ndarray, height: int) -> np.ndarray:
     return cv2.resize(image, (max(1, round(image.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
 
 
-def tile(path: Path, analyzer: WornPhotoAnalyzer) -> tuple[np.ndarray, dict[str, str]]:
+def public_people(identities: int = 6, seed: int = 5) -> list[tuple[str, np.ndarray]]:
+    """`(name, (H, W, 3) uint8 photo)`: SynthMVG people at 512x384 in the front and back views, and the astronaut."""
+    from skimage.data import astronaut  # dev dependency, only for the public-domain photo
+
+    from mvvton.data import synth
+
+    height, width = 512, 384
+    people = []
+    for index in range(identities):
+        body, garment, _ = synth.identity_specs(seed, index)
+        skeleton = synth.build_skeleton(body, height, width)
+        background = synth.background_image(body, height, width)
+        texture = synth.build_texture(garment, height)
+        for view, name in ((synth.FRONT_VIEW_INDEX, "front"), (synth.BACK_VIEW_INDEX, "back")):
+            yaw = math.radians(synth.SYNTH_YAWS_DEG[view])
+            image, _ = synth.render_person(skeleton, body, garment, texture, yaw, background)
+            people.append((f"synthmvg_{seed}_{index}_{name}", image))
+    people.append(("astronaut (public domain)", astronaut()))
+    return people
+
+
+def _summary(warning: str, limit: int = 160) -> str:
+    """A warning without its advice sentence, shortened for a table cell."""
+    text = warning.split(" Pass a product photo")[0].split(": check")[0].replace("|", "/")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def tile(name: str, photo: np.ndarray, analyzer: WornPhotoAnalyzer) -> tuple[np.ndarray, dict[str, str]]:
     """One contact-sheet tile (photo + outline | garment layout + caption) and its table row."""
-    photo = np.asarray(Image.open(path).convert("RGB"))
     start = time.perf_counter()
-    row = {"photo": path.name}
+    row = {"photo": name}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", WornGarmentWarning)
@@ -61,14 +92,17 @@ def tile(path: Path, analyzer: WornPhotoAnalyzer) -> tuple[np.ndarray, dict[str,
         mask, layout = result.photo_mask, result.image
         q = result.quality
         row.update(
-            coverage=f"{q.torso_coverage:.2f}", below_hip=f"{q.below_hip_fraction:.3f}",
+            coverage=f"{q.torso_coverage:.2f}", below_hip=f"{q.below_hip_fraction:.3f}", skin=f"{q.skin_fraction:.3f}",
+            hands=f"{q.occluded_fraction:.3f}",
             fragmentation=f"{q.fragmentation:.3f}", method=result.method, view=result.view.value,
-            outcome=outcome, note=" / ".join(w.split(":")[0].split(";")[0] for w in result.warnings),
+            person_view=result.person_view.value,
+            outcome=outcome, note=" / ".join(_summary(w) for w in result.warnings),
         )  # fmt: skip
-        caption = f"{outcome} {result.view.value} cov {q.torso_coverage:.2f} hip {q.below_hip_fraction:.2f}"
+        caption = (f"{outcome} {result.view.value} cov {q.torso_coverage:.2f} hip {q.below_hip_fraction:.2f} "
+                   f"skin {q.skin_fraction:.2f}")  # fmt: skip
     except MVVTONError as error:
         outcome, mask, layout = "error", np.zeros(photo.shape[:2], np.float32), None
-        row.update(coverage="", below_hip="", fragmentation="", method="", view="", outcome="error",
+        row.update(coverage="", below_hip="", skin="", hands="", fragmentation="", method="", view="", outcome="error",
                    note=f"{type(error).__name__}: {str(error)[:90]}")  # fmt: skip
         caption = f"error: {type(error).__name__}"
     row["seconds"] = f"{time.perf_counter() - start:.2f}"
@@ -105,16 +139,25 @@ def contact_sheet(tiles: list[np.ndarray], columns: int = 4, gap: int = 6) -> np
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
-    parser.add_argument("--out", type=Path, default=Path("docs/images/worn_garment_contact_sheet.png"))
+    parser.add_argument("--public", action="store_true", help="SynthMVG people and the astronaut (committable)")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.public:
+        photos = public_people()
+        out = args.out or Path("docs/images/worn_garment_public_sheet.jpg")
+    else:
+        photos = [(path.name, np.asarray(Image.open(path).convert("RGB"))) for path in person_photos(args.shared)]
+        out = args.out or Path("docs/images/worn_garment_contact_sheet.png")
     tiles, rows = [], []
     with WornPhotoAnalyzer() as analyzer:
-        for path in person_photos(args.shared):
-            image, row = tile(path, analyzer)
+        for name, photo in photos:
+            image, row = tile(name, photo, analyzer)
             tiles.append(image)
             rows.append(row)
-    save_image_atomic(Image.fromarray(contact_sheet(tiles)), args.out)
-    keys = ("photo", "view", "method", "coverage", "below_hip", "fragmentation", "outcome", "seconds", "note")
+    jpeg = {"quality": 88} if out.suffix.lower() in (".jpg", ".jpeg") else {}
+    save_image_atomic(Image.fromarray(contact_sheet(tiles)), out, **jpeg)
+    print(f"wrote {out}")
+    keys = "photo person_view view method coverage below_hip skin hands fragmentation outcome seconds note".split()
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))
     for row in rows:

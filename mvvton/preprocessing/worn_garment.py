@@ -2,11 +2,13 @@
 
 Default path (no parsing model): the models bundled in the mediapipe wheel give the body parts: BlazePose + selfie
 segmentation (torso and arm polygons, the hip line, person vs background), the face mesh (face region and a skin-colour
-model fitted on this photo's cheeks and forehead) and the hand landmarker (hands). GrabCut, seeded with the torso core
-as garment and face / hands / background / trousers as not-garment, then separates the garment by its own colours.
-A quality check (torso coverage, pieces below the hip line, fragmentation) falls back to a second, colour-distance
-method and otherwise raises `GarmentExtractionError` (or warns, with `strict=False`): never a silent near-empty
-garment. A `HumanParser` plugged in replaces the heuristics by its label map.
+model fitted on this photo's cheeks and forehead, then refitted on the bare arms and neck) and the hand landmarker
+(hands). GrabCut, seeded with the torso core as garment and face / hands / background / trousers as not-garment, then
+separates the garment by its own colours. Quality rules (torso coverage, skin kept in the garment, fragmentation) try
+again without the skin pixels, fall back to a second, colour-distance method and otherwise raise
+`GarmentExtractionError` (or warn, with `strict=False`): never a silent near-empty or skin-filled garment. Pieces below
+the hip line, hands in front of the garment and uncertain views are warned about. A `HumanParser` plugged in replaces
+the heuristics by its label map.
 
 The result is cropped and centred on white like a product photo, keeps the print's orientation (no mirroring) and is
 the FRONT garment for a photo of the front, the BACK garment for a photo of the back.
@@ -17,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -34,7 +36,7 @@ from mvvton.errors import (
 from mvvton.preprocessing.garment import HumanParser, garment_keypoints
 from mvvton.preprocessing.masks import head_mask
 from mvvton.preprocessing.person import MediaPipePoseEstimator, PoseEstimator, _import_mediapipe, with_estimated_hips
-from mvvton.preprocessing.view import classify_person_view, garment_view_for
+from mvvton.preprocessing.view import decide_view, garment_view_for
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,12 @@ POSE_MIN_SIZE = 512  # smaller photos are upscaled to this longest side for the 
 MIN_TORSO_COVERAGE = 0.7
 MAX_BELOW_HIP_FRACTION = 0.05
 MAX_FRAGMENTATION = 0.15
+MAX_SKIN_FRACTION = 0.05  # of the garment's pixels
+MIN_TORSO_TO_UPPER_ARM = 1.2  # shoulder-hip / shoulder-elbow below this: the pose's hips are too high
+TYPICAL_TORSO_TO_UPPER_ARM = 1.6  # where such hips are moved to (1.34-1.93 on the 16 shared photos)
+MIN_VIEW_CONFIDENCE = 0.6  # below it a front / back decision is warned about (3/4 views)
+MAX_OCCLUDED_FRACTION = 0.03  # gaps left by hands in front of the garment, of the garment's area (a warning)
+SKIN_DISTANCE = 2.5  # Mahalanobis distance to the photo's skin model below which a pixel counts as skin
 ADVICE = "pass a product photo of the garment, or a parsing model (`parser=OnnxHumanParser(...)`)"
 
 
@@ -88,6 +96,8 @@ class BodyParts:
         skin_samples: `(N, 3)` float32 Lab pixels of bare skin of this person (cheeks / forehead, else palms); may
             be empty.
         skin_source: "face", "hands" or "none".
+        landmarks, world_landmarks: the raw BlazePose `(33, 4)` landmarks (normalised image / metric 3-D) when the
+            pose model ran; they let `decide_view` see a head turned back over the shoulder. `None` otherwise.
     """
 
     keypoints: np.ndarray
@@ -96,6 +106,8 @@ class BodyParts:
     hands_mask: np.ndarray
     skin_samples: np.ndarray
     skin_source: str = "none"
+    landmarks: np.ndarray | None = None
+    world_landmarks: np.ndarray | None = None
 
     def resized(self, height: int, width: int) -> BodyParts:
         """The same parts for the photo resized to `(height, width)`."""
@@ -109,7 +121,7 @@ class BodyParts:
             return (small > 0.5).astype(np.float32)
 
         return BodyParts(keypoints, mask(self.person_mask), mask(self.face_mask), mask(self.hands_mask),
-                         self.skin_samples, self.skin_source)  # fmt: skip
+                         self.skin_samples, self.skin_source, self.landmarks, self.world_landmarks)  # fmt: skip
 
 
 def _lab(image: np.ndarray) -> np.ndarray:
@@ -243,7 +255,7 @@ class WornPhotoAnalyzer:
         """
         image = _check_image(image)
         height, width = image.shape[:2]
-        landmarks33 = None
+        landmarks33 = world_landmarks = None
         if keypoints is None or person_mask is None:
             if self.pose_estimator is None:
                 self.pose_estimator = MediaPipePoseEstimator()
@@ -259,6 +271,7 @@ class WornPhotoAnalyzer:
                 person_mask = cv2.resize(np.asarray(result.person_mask, np.float32), (width, height),
                                          interpolation=cv2.INTER_LINEAR)  # fmt: skip
             landmarks33 = result.extras.get("landmarks")
+            world_landmarks = result.extras.get("world_landmarks")
         keypoints = _check_keypoints(keypoints)
         person_mask = (np.asarray(person_mask, dtype=np.float32) > 0.5).astype(np.float32)
         unit = _body_unit(keypoints)
@@ -306,6 +319,8 @@ class WornPhotoAnalyzer:
             hands_mask=hands_mask.astype(np.float32),
             skin_samples=skin_samples.astype(np.float32),
             skin_source=skin_source,
+            landmarks=None if landmarks33 is None else np.asarray(landmarks33, dtype=np.float32),
+            world_landmarks=None if world_landmarks is None else np.asarray(world_landmarks, dtype=np.float32),
         )
 
 
@@ -339,6 +354,37 @@ def _check_keypoints(keypoints: np.ndarray) -> np.ndarray:
     if kp.shape != (NUM_KEYPOINTS, 3):
         raise InvalidArgumentError(f"keypoints must have shape ({NUM_KEYPOINTS}, 3), got {kp.shape}")
     return kp
+
+
+def lowered_hips(keypoints: np.ndarray) -> tuple[np.ndarray, float | None]:
+    """Hips the pose model put too high (at the elbows, seen on a small side-view photo), moved down the torso axis.
+
+    The shoulder-to-hip distance is anatomically ~1.6 x the shoulder-to-elbow one; below
+    `MIN_TORSO_TO_UPPER_ARM` the hips are moved so that it is `TYPICAL_TORSO_TO_UPPER_ARM`.
+
+    Args:
+        keypoints: `(18, 3)` COCO-18 keypoints (pixels + confidence).
+    Returns:
+        `(keypoints, ratio)`: a copy with the hips moved and the measured ratio, or the keypoints unchanged and `None`
+        when the ratio is plausible or cannot be measured (no shoulders, hips or elbows).
+    """
+    kp = _check_keypoints(keypoints).copy()
+    frame = TorsoFrame.from_keypoints(kp)
+    arms = []
+    for side in ("right", "left"):
+        shoulder, elbow = _confident(kp, f"{side}_shoulder"), _confident(kp, f"{side}_elbow")
+        if shoulder is not None and elbow is not None:
+            arms.append(float(np.hypot(*(elbow - shoulder))))
+    if frame is None or not arms or max(arms) < 4.0:
+        return kp, None
+    ratio = frame.length / max(arms)
+    if ratio >= MIN_TORSO_TO_UPPER_ARM:
+        return kp, None
+    shift = frame.down * (TYPICAL_TORSO_TO_UPPER_ARM * max(arms) - frame.length)
+    for name in ("right_hip", "left_hip"):
+        if kp[COCO18_INDEX[name], 2] > 0.1:
+            kp[COCO18_INDEX[name], :2] += shift
+    return kp, ratio
 
 
 def _body_unit(keypoints: np.ndarray) -> float:
@@ -415,6 +461,9 @@ class GarmentQuality:
         fragmentation: fraction of the garment outside its largest connected piece.
         pieces: connected pieces larger than 1 % of the garment.
         area_fraction: garment area / person area.
+        skin_fraction: fraction of the garment that is skin by the photo's skin model (0 when not measured).
+        occluded_fraction: gaps that hands in front of the garment cut into it (pixels a closing of the garment
+            adds on the hands), relative to the garment's area (0 when not measured).
     """
 
     torso_coverage: float
@@ -422,6 +471,8 @@ class GarmentQuality:
     fragmentation: float
     pieces: int
     area_fraction: float
+    skin_fraction: float = 0.0
+    occluded_fraction: float = 0.0
 
     def problems(self, category: GarmentCategory) -> list[str]:
         """Why the garment is not usable (empty when it is)."""
@@ -432,17 +483,38 @@ class GarmentQuality:
             found.append(f"it covers only {self.torso_coverage:.0%} of the torso (at least {MIN_TORSO_COVERAGE:.0%})")
         if self.fragmentation > MAX_FRAGMENTATION:
             found.append(f"it falls apart into {self.pieces} pieces ({self.fragmentation:.0%} outside the largest)")
+        if self.skin_fraction > MAX_SKIN_FRACTION:
+            found.append(
+                f"it contains skin ({self.skin_fraction:.1%} of the garment is skin-coloured, at most "
+                f"{MAX_SKIN_FRACTION:.0%}): bare skin the garment does not cover, or a garment of the skin's colour"
+            )
         return found
 
 
-def garment_quality(mask: np.ndarray, keypoints: np.ndarray, person_mask: np.ndarray) -> GarmentQuality:
+def garment_quality(
+    mask: np.ndarray,
+    keypoints: np.ndarray,
+    person_mask: np.ndarray,
+    skin_mask: np.ndarray | None = None,
+    occluder_mask: np.ndarray | None = None,
+) -> GarmentQuality:
     """Quality measures of a garment mask against the pose (see `GarmentQuality`).
 
     Args:
         mask: `(H, W)` {0, 1} garment mask; keypoints `(18, 3)` pixels; person_mask `(H, W)` {0, 1}.
+        skin_mask: optional `(H, W)` {0, 1} skin pixels of the photo; without it `skin_fraction` is 0.
+        occluder_mask: optional `(H, W)` {0, 1} hands; without it `occluded_fraction` is 0.
+    Raises:
+        InvalidArgumentError: masks of different shapes.
     """
     garment = np.asarray(mask) > 0.5
     person = np.asarray(person_mask) > 0.5
+    others = [person] + [np.asarray(m) for m in (skin_mask, occluder_mask) if m is not None]
+    if garment.ndim != 2 or any(other.shape != garment.shape for other in others):
+        raise InvalidArgumentError(
+            "garment, person, skin and hand masks must be (H, W) arrays of one shape, got "
+            f"{[garment.shape] + [other.shape for other in others]}"
+        )
     height, width = garment.shape
     total = int(garment.sum())
     frame = TorsoFrame.from_keypoints(keypoints)
@@ -457,7 +529,15 @@ def garment_quality(mask: np.ndarray, keypoints: np.ndarray, person_mask: np.nda
     fragmentation = float(1.0 - areas.max() / total) if total else 1.0
     pieces = int((areas >= 0.01 * max(total, 1)).sum())
     area_fraction = float(total / max(int(person.sum()), 1))
-    return GarmentQuality(coverage, below, fragmentation, pieces, area_fraction)
+    skin = float((garment & (np.asarray(skin_mask) > 0.5)).sum() / max(total, 1)) if skin_mask is not None else 0.0
+    occluded = 0.0
+    if occluder_mask is not None and total:
+        kernel = _disk(0.12 * frame.length)
+        pad = kernel.shape[0]  # zeros around, so that the photo's edge does not act as garment in the closing
+        padded = cv2.copyMakeBorder(garment.astype(np.uint8), pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+        closed = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, kernel)[pad:-pad, pad:-pad] > 0
+        occluded = float((closed & ~garment & (np.asarray(occluder_mask) > 0.5)).sum() / total)
+    return GarmentQuality(coverage, below, fragmentation, pieces, area_fraction, skin, occluded)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -510,6 +590,7 @@ class _Regions:
     core: np.ndarray  # surely garment: the middle of the torso, minus skin
     excluded: np.ndarray  # surely not garment: background, face, hands, head, legs
     skin: np.ndarray  # skin-like pixels (closer to the skin model than to the garment's colours)
+    skin_measured: np.ndarray  # skin by the photo's skin model alone (or the YCrCb box): what the skin rule counts
     t: np.ndarray  # torso coordinate (0 shoulders, 1 hip line)
     garment_distance: np.ndarray  # distance to the garment's colours (Mahalanobis)
     skin_coloured_garment: bool
@@ -577,6 +658,69 @@ def _beyond_sleeve(
     return sleeve > 0, beyond > 0
 
 
+def _skin_colour_box(image: np.ndarray) -> np.ndarray:
+    """The classic YCrCb skin box (Chai & Ngan 1999): a prior for photos without a face or hands, `(H, W)` bool."""
+    ycrcb = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)
+    cr, cb = ycrcb[..., 1], ycrcb[..., 2]
+    return (cr >= 135) & (cr <= 173) & (cb >= 77) & (cb <= 127)
+
+
+def _core_and_garment_colours(
+    lab: np.ndarray, core_zone: np.ndarray, skin_distance: np.ndarray | None
+) -> tuple[np.ndarray, bool, np.ndarray]:
+    """The torso core minus skin, whether the garment is skin-coloured, and every pixel's distance to its colours."""
+    core = core_zone
+    skin_coloured = False
+    if skin_distance is not None:
+        skin_coloured = bool((skin_distance[core] < 2.0).mean() > 0.8) if core.any() else False
+        if not skin_coloured and (core & (skin_distance >= 3.0)).sum() >= 30:
+            core = core & (skin_distance >= 3.0)
+    if core.sum() >= 30:
+        garment_distance = _mixture_distance(lab, lab[core])
+    else:
+        garment_distance = np.full(core.shape, 9.0, dtype=np.float32)
+    return core, skin_coloured, garment_distance
+
+
+def _body_skin_distance(
+    lab: np.ndarray,
+    parts: BodyParts,
+    frame: TorsoFrame,
+    seeds_distance: np.ndarray,
+    garment_distance: np.ndarray,
+    max_extra: int = 4000,
+) -> np.ndarray:
+    """The skin model refitted on the face (or palm) samples plus this body's surely bare arm and neck pixels.
+
+    Bare = on the arms or the neck, off the torso, close to the seed model (distance < 2) and far from the garment's
+    colours (> 3), so a sleeve does not teach the model its colour. Returns the per-pixel distance to the nearer of the
+    seed model and the refitted one, or `seeds_distance` itself when fewer than 50 bare pixels are found.
+    """
+    height, width = seeds_distance.shape
+    t, u = frame.coordinates(height, width)
+    unit = frame.length
+    limbs = np.zeros((height, width), dtype=np.uint8)
+    for side in ("right", "left"):
+        arm = _arm_polyline(parts.keypoints, side)
+        if len(arm) >= 2:
+            cv2.polylines(
+                limbs, [np.round(np.array(arm)).astype(np.int32)], False, 1, thickness=max(2, int(0.3 * unit))
+            )
+    neck = (t > -0.3) & (t < -0.02) & (np.abs(u) < 0.12 * unit)
+    on_torso = (t > 0.02) & (t < 1.3) & (np.abs(u) < frame.half_width(t) + 0.02 * unit)
+    bare = ((limbs > 0) | neck) & ~on_torso & (parts.person_mask > 0.5)
+    if parts.skin_source != "face":
+        bare &= parts.face_mask < 0.5  # the keypoint head ellipse of a back view is hair
+    bare &= (seeds_distance < 2.0) & (garment_distance > 3.0)
+    if bare.sum() < 50:
+        return seeds_distance
+    extra = lab[bare]
+    if len(extra) > max_extra:  # evenly spaced, deterministic
+        extra = extra[np.linspace(0, len(extra) - 1, max_extra).astype(np.int64)]
+    refitted = _gaussian_distance(lab, np.concatenate([parts.skin_samples, extra]))
+    return np.minimum(seeds_distance, refitted)
+
+
 def _regions(image: np.ndarray, parts: BodyParts, frame: TorsoFrame) -> _Regions:
     height, width = image.shape[:2]
     lab = _lab(cv2.GaussianBlur(image, (0, 0), 0.8))
@@ -587,26 +731,27 @@ def _regions(image: np.ndarray, parts: BodyParts, frame: TorsoFrame) -> _Regions
     near_person = cv2.dilate(person.astype(np.uint8), _disk(0.03 * unit)) > 0
     torso = (t > -0.2) & (t < 1.3) & (np.abs(u) < 1.25 * half + 0.05 * unit)
     # Core: the middle of the torso, below the neckline and above the waist, minus skin (a V-neck, a bare back).
-    core = (t > 0.22) & (t < 0.65) & (np.abs(u) < 0.55 * half) & person
-    skin_distance = _gaussian_distance(lab, parts.skin_samples) if len(parts.skin_samples) >= 20 else None
-    skin_coloured = False
-    if skin_distance is not None:
-        skin_coloured = bool((skin_distance[core] < 2.0).mean() > 0.8) if core.any() else False
-        if not skin_coloured and (core & (skin_distance >= 3.0)).sum() >= 30:
-            core &= skin_distance >= 3.0
-    # Colour models: the garment from the core, skin from the face (or palms).
-    garment_distance = _mixture_distance(lab, lab[core]) if core.sum() >= 30 else np.full((height, width), 9.0)
+    core_zone = (t > 0.22) & (t < 0.65) & (np.abs(u) < 0.55 * half) & person
+    seeds_distance = _gaussian_distance(lab, parts.skin_samples) if len(parts.skin_samples) >= 20 else None
+    skin_distance = seeds_distance
+    core, skin_coloured, garment_distance = _core_and_garment_colours(lab, core_zone, skin_distance)
+    if seeds_distance is not None:
+        # The face (or palms) seldom sees the light of the arms and the back: refit on this body's bare arms and neck.
+        skin_distance = _body_skin_distance(lab, parts, frame, seeds_distance, garment_distance)
+        if skin_distance is not seeds_distance:
+            core, skin_coloured, garment_distance = _core_and_garment_colours(lab, core_zone, skin_distance)
     skin = np.zeros((height, width), dtype=bool)
     if skin_distance is not None:
         # A skin-coloured garment: trust only pixels much closer to the skin than to the garment.
         skin = (skin_distance < 2.0) & (skin_distance < 0.5 * garment_distance) if skin_coloured else (
             (skin_distance < 3.0) & (skin_distance < garment_distance))  # fmt: skip
+    skin_box = _skin_colour_box(image)
     if parts.skin_source != "face":
         # Without a face (back views) the palms are a weak model: add the classic YCrCb skin box (Chai & Ngan 1999)
         # for pixels that do not have the garment's colours.
-        ycrcb = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)
-        cr, cb = ycrcb[..., 1], ycrcb[..., 2]
-        skin |= (cr >= 135) & (cr <= 173) & (cb >= 77) & (cb <= 127) & (garment_distance > 2.5)
+        skin |= skin_box & (garment_distance > 2.5)
+    # What the skin rule counts: skin by this photo's skin model alone (not by the garment's colours), else the box.
+    skin_measured = (skin_distance < SKIN_DISTANCE) if skin_distance is not None else skin_box
     sleeve_like = person & ~skin if (skin_distance is not None or skin.any()) else person & (garment_distance < 3.5)
     # Arms: the sleeve (walked from the shoulder while not skin) is a candidate, the bare arm beyond it is excluded.
     sleeves = np.zeros((height, width), dtype=bool)
@@ -622,7 +767,8 @@ def _regions(image: np.ndarray, parts: BodyParts, frame: TorsoFrame) -> _Regions
     # Skin far from every colour of the garment (bare shoulders, a midriff) is surely not garment.
     excluded |= skin & (garment_distance > 4.0)
     excluded &= ~core
-    return _Regions(candidate, core, excluded, skin & person, t, garment_distance, skin_coloured)
+    return _Regions(candidate, core, excluded, skin & person, skin_measured & person, t, garment_distance,
+                    skin_coloured)  # fmt: skip
 
 
 def _grabcut_method(image: np.ndarray, regions: _Regions, iterations: int = 4) -> np.ndarray:
@@ -673,8 +819,13 @@ def _fill_small_holes(mask: np.ndarray, skin: np.ndarray, max_area: int) -> np.n
     return out
 
 
-def _clean(mask: np.ndarray, regions: _Regions, frame: TorsoFrame, person: np.ndarray) -> np.ndarray:
-    """Open, keep the pieces that reach the torso core, fill holes, apply the hip rule, stay inside the person."""
+def _clean(
+    mask: np.ndarray, regions: _Regions, frame: TorsoFrame, person: np.ndarray, skin: np.ndarray | None = None
+) -> np.ndarray:
+    """Open, keep the pieces that reach the torso core, fill holes, apply the hip rule, stay inside the person.
+
+    Holes that are mostly `skin` (default `regions.skin`) stay open.
+    """
     unit = frame.length
     mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, _disk(0.015 * unit))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -686,7 +837,7 @@ def _clean(mask: np.ndarray, regions: _Regions, frame: TorsoFrame, person: np.nd
     largest = max(stats[i, cv2.CC_STAT_AREA] for i in anchored)
     keep = [i for i in range(1, count) if i in anchored or stats[i, cv2.CC_STAT_AREA] >= 0.05 * largest]
     mask = np.isin(labels, keep).astype(np.uint8)
-    mask = _fill_small_holes(mask, regions.skin, max_area=int(0.002 * unit * unit) + 4)
+    mask = _fill_small_holes(mask, regions.skin if skin is None else skin, max_area=int(0.002 * unit * unit) + 4)
     mask &= cv2.dilate(person.astype(np.uint8), _disk(0.01 * unit))
     return _hip_rule(mask, regions)
 
@@ -732,7 +883,8 @@ class WornGarment:
         view: which product photo this stands for: FRONT for a photo of the front, BACK for a photo of the back.
         person_view: the view of the person in the photo.
         category: the garment category.
-        method: "grabcut", "colour" or "parser".
+        method: "grabcut", "colour" (the fallback), either with ", skin removed" (a second try without the skin
+            pixels, after the first held too much skin), or "parser".
         quality: measured on `photo_mask`.
         warnings: what is doubtful about the result, each with what to do; empty when it passed every check.
     """
@@ -810,8 +962,9 @@ def garment_from_worn_photo(
     """Cut a garment out of a photo of someone wearing it (TryOnDiffusion's I_c), laid out like a product photo.
 
     Without `parser`: mediapipe body parts (`WornPhotoAnalyzer`), GrabCut seeded by the torso, nothing below the hip
-    line unless the garment visibly continues; a quality check (torso coverage ≥ 0.7, fragmentation ≤ 0.15, not
-    near-empty) falls back to a colour-distance method. With `parser`: its labels for `category`.
+    line unless the garment visibly continues; quality rules (torso coverage ≥ 0.7, skin ≤ 5 % of the garment,
+    fragmentation ≤ 0.15, not near-empty) retry without the skin, then fall back to a colour-distance method. With
+    `parser`: its labels for `category`.
 
     Args:
         person_img: `(H, W, 3)` uint8 RGB photo.
@@ -853,7 +1006,17 @@ def garment_from_worn_photo(
             if own:
                 analyzer.close()
     parts = body_parts
-    person_view = classify_person_view(parts.keypoints)
+    decision = decide_view(parts.keypoints, parts.landmarks, parts.world_landmarks)
+    if parser is None:
+        keypoints_lowered, torso_ratio = lowered_hips(parts.keypoints)
+        if torso_ratio is not None:
+            parts = replace(parts, keypoints=keypoints_lowered)
+            notes.append(
+                f"the pose put the hips too high (shoulder to hip {torso_ratio:.2f} x shoulder to elbow, at least "
+                f"{MIN_TORSO_TO_UPPER_ARM:.1f}); they were moved down to {TYPICAL_TORSO_TO_UPPER_ARM:.1f} x, so the "
+                f"hem may be misplaced: check it, or {ADVICE}."
+            )
+    person_view = decision.view
     view = garment_view_for(person_view, parts.keypoints)
     quality: GarmentQuality | None = None
     if parser is not None:
@@ -864,20 +1027,24 @@ def garment_from_worn_photo(
                 f"the parsing model found no {category.value} garment in the photo; pass a product photo of the garment."
             )
     else:
-        photo_mask, method, quality, problems = _extract_upper_body(image, parts)
+        chosen, attempts = _extract_upper_body(image, parts)
+        photo_mask, method, quality, problems = chosen.mask, chosen.method, chosen.quality, chosen.problems
         if not photo_mask.any():
             raise GarmentExtractionError(f"no garment pixels were found on the worn photo; {ADVICE}.")
         if problems:
-            message = (f"the garment could not be separated reliably from the worn photo: {'; '.join(problems)}. "
+            found = "; ".join(problems)
+            found = f"{chosen.history}; then {found}" if chosen.history else found
+            message = (f"the garment could not be separated reliably from the worn photo: {found}. "
                        f"{ADVICE[0].upper()}{ADVICE[1:]}.")  # fmt: skip
             if strict:
                 raise GarmentExtractionError(message)
             notes.append(message)
-        elif method == "colour":
+        elif method.startswith("colour"):
             notes.append(
-                "GrabCut's garment failed the quality check; this one comes from the colour fallback, which keeps "
-                "anything with the colours of the torso's middle (bare skin too, if that is where the torso's middle "
-                f"is): check it, or {ADVICE}."
+                f"GrabCut's garment failed the quality check ({'; '.join(attempts[0].problems)}); this one comes from "
+                f"the colour fallback{f' ({chosen.history})' if chosen.history else ''}, which keeps anything with the "
+                "colours of the torso's middle (bare skin too, if that is where the torso's middle is, or skin lit "
+                f"unlike the face and arms): check it, or {ADVICE}."
             )
         if quality.below_hip_fraction > MAX_BELOW_HIP_FRACTION:
             notes.append(
@@ -885,13 +1052,24 @@ def garment_from_worn_photo(
                 "there (an untucked or long top, or a dress?): check the hem; for a dress or a misplaced hem pass a "
                 "product photo of the garment, or a parsing model with the right `category`."
             )
+    if quality is not None and quality.occluded_fraction > MAX_OCCLUDED_FRACTION:
+        notes.append(
+            f"hands in front of the garment cut gaps into it ({quality.occluded_fraction:.1%} of its area, at most "
+            f"{MAX_OCCLUDED_FRACTION:.0%}); the try-on will show the garment with those gaps: check it, or {ADVICE}."
+        )
+    if person_view is not PersonView.SIDE and decision.confidence < MIN_VIEW_CONFIDENCE:
+        notes.append(
+            f"the view is uncertain ({decision.explanation}; confidence {decision.confidence:.2f}, at least "
+            f"{MIN_VIEW_CONFIDENCE:.2f}): a 3/4 view; the garment is taken as the {view.value} garment: check "
+            "`worn.view`, or pass a front or back photo (or a product photo)."
+        )
     if person_view is PersonView.SIDE:
         notes.append(
-            f"the photo shows the garment from the side; it stands in for the {view.value} garment but a front or "
-            "back photo (or a product photo) gives a better garment image."
+            f"the photo shows the garment from the side ({decision.explanation}); it stands in for the {view.value} "
+            "garment but a front or back photo (or a product photo) gives a better garment image."
         )
     if parts.skin_source == "none" and parser is None:
-        logger.info("no face or hands found: skin is separated by GrabCut alone")
+        logger.info("no face or hands found: the YCrCb skin box stands in for this photo's skin model")
     out_image, out_mask, box = product_layout(image, photo_mask, background=background)
     for note in notes:
         warnings.warn(note, WornGarmentWarning, stacklevel=2)
@@ -899,8 +1077,20 @@ def garment_from_worn_photo(
                        quality, notes)  # fmt: skip
 
 
-def _extract_upper_body(image: np.ndarray, parts: BodyParts) -> tuple[np.ndarray, str, GarmentQuality, list[str]]:
-    """Run GrabCut, then (if its result fails the check) the colour method; return the better one at full size."""
+@dataclass
+class _Attempt:
+    """One extraction attempt at full size."""
+
+    mask: np.ndarray  # (H, W) uint8 {0, 1}
+    method: str
+    quality: GarmentQuality
+    problems: list[str]
+    history: str = ""  # what an earlier attempt of the same method measured, for the messages
+
+
+def _extract_upper_body(image: np.ndarray, parts: BodyParts) -> tuple[_Attempt, list[_Attempt]]:
+    """GrabCut, then (if its result fails the check) the colour method; each also with its skin removed when it holds
+    too much. Returns the first attempt that passes (else the one with the fewest problems) and all attempts made."""
     height, width = image.shape[:2]
     frame_full = TorsoFrame.from_keypoints(parts.keypoints)
     if frame_full is None:
@@ -915,20 +1105,46 @@ def _extract_upper_body(image: np.ndarray, parts: BodyParts) -> tuple[np.ndarray
     frame = TorsoFrame.from_keypoints(small_parts.keypoints)
     assert frame is not None  # same keypoints, scaled
     regions = _regions(small, small_parts, frame)
-    best: tuple[np.ndarray, str, GarmentQuality, list[str]] | None = None
-    for method, run in (("grabcut", _grabcut_method), ("colour", _colour_method)):
-        small_mask = _clean(run(small, regions), regions, frame, small_parts.person_mask > 0.5)
-        if factor < 1:
-            full = cv2.resize(small_mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-            mask = ((full > 0.5) & (parts.person_mask > 0.5)).astype(np.uint8)
-        else:
-            mask = small_mask.astype(np.uint8)
-        quality = garment_quality(mask, parts.keypoints, parts.person_mask)
+    small_person = small_parts.person_mask > 0.5
+
+    def full_size(small_mask: np.ndarray) -> np.ndarray:
+        if factor == 1:
+            return small_mask.astype(np.uint8)
+        full = cv2.resize(small_mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+        return ((full > 0.5) & (parts.person_mask > 0.5)).astype(np.uint8)
+
+    skin_full = full_size(regions.skin_measured)
+    # Hands, grown a little: the garment's edge next to a hand is a few pixels away from the hand's landmark hull.
+    hands = cv2.dilate((parts.hands_mask > 0.5).astype(np.uint8), _disk(0.03 * frame_full.length))
+
+    def attempt(small_mask: np.ndarray, method: str) -> _Attempt:
+        mask = full_size(small_mask)
+        quality = garment_quality(mask, parts.keypoints, parts.person_mask, skin_full, hands)
         problems = quality.problems(GarmentCategory.UPPER_BODY)
         logger.debug("worn garment, %s: %s, problems=%s", method, quality, problems)
-        if best is None or (len(problems), -quality.torso_coverage) < (len(best[3]), -best[2].torso_coverage):
-            best = (mask, method, quality, problems)
-        if not problems:
-            break
-    assert best is not None
-    return best
+        return _Attempt(mask, method, quality, problems)
+
+    attempts: list[_Attempt] = []
+    for method, run in (("grabcut", _grabcut_method), ("colour", _colour_method)):
+        small_mask = _clean(run(small, regions), regions, frame, small_person)
+        attempts.append(attempt(small_mask, method))
+        if attempts[-1].quality.skin_fraction > MAX_SKIN_FRACTION:
+            # Second try for the same method: drop the skin pixels, then clean again (pieces, holes, hip rule).
+            skin = regions.skin | regions.skin_measured
+            skinless = _clean(small_mask & ~regions.skin_measured, regions, frame, small_person, skin)
+            if skinless.any():
+                attempts.append(attempt(skinless, f"{method}, skin removed"))
+                attempts[
+                    -1
+                ].history = (
+                    f"{method} kept skin ({attempts[-2].quality.skin_fraction:.1%} of its garment), which was removed"
+                )
+        passing = [a for a in attempts if not a.problems]
+        if passing:
+            return passing[0], attempts
+    # Fewest problems; on a tie the one without too much skin (a hole tells the truth, bare skin passes for fabric).
+    best = min(
+        attempts,
+        key=lambda a: (len(a.problems), a.quality.skin_fraction > MAX_SKIN_FRACTION, -a.quality.torso_coverage),
+    )
+    return best, attempts
