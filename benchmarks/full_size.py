@@ -241,7 +241,7 @@ def report(results: list[dict], args) -> None:
     print(f"\nfull-size MV-VTON, random weights, {args.height}x{args.width} (latent {args.height // 8}x"
           f"{args.width // 8}), batch 1, {args.threads} thread(s), torch {torch.__version__}, median of "
           f"{args.repeats} call(s) after {args.warmup} warm-up call(s), VAE tiles "
-          f"{args.vae_tile or 'off'}")  # fmt: skip
+          f"{args.vae_tile or 'off'}, malloc thresholds {args.malloc_threshold or 'glibc default'}")  # fmt: skip
     rows = [
         ("weights in memory (GB)", "weights_gb", "{:.2f}"),
         ("RSS after build (GB)", "rss_after_build_gb", "{:.2f}"),
@@ -291,6 +291,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=0, help="untimed calls before each timing (0: first calls)")
     parser.add_argument("--full-call", action="store_true", help="also run one full 1-step pipeline call")
     parser.add_argument("--vae-tile", type=int, default=0, help="VAE tiling with tiles of this many pixels (0: off)")
+    parser.add_argument(
+        "--malloc-threshold", type=int, default=0,
+        help="bytes: sets glibc's MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ in the workers, so freed "
+        "activations go back to the OS instead of staying in the heap (0: glibc's dynamic defaults)",
+    )  # fmt: skip
     parser.add_argument("--modes", nargs="*", choices=MODES, default=["fp32", "layerwise"])
     parser.add_argument("--op-probe", action="store_true", help="also time single ops in fp32 vs bf16")
     parser.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
@@ -313,6 +318,10 @@ def main() -> None:
                    "--warmup", str(args.warmup), "--vae-tile", str(args.vae_tile)]  # fmt: skip
         command += ["--full-call"] if args.full_call else []
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "HF_HUB_OFFLINE": "1"}
+        if args.malloc_threshold:
+            env.update(
+                MALLOC_MMAP_THRESHOLD_=str(args.malloc_threshold), MALLOC_TRIM_THRESHOLD_=str(args.malloc_threshold)
+            )
         start = time.perf_counter()
         completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if completed.returncode != 0:
