@@ -35,7 +35,7 @@ from mvvton.preprocessing.io import save_image_atomic
 from mvvton.training.checkpoints import LOSS_LOG, checkpoint_step, resume_training_state, save_checkpoint
 from mvvton.training.components import TRAINED_COMPONENT_NAMES, build_components
 from mvvton.training.config import TrainConfig, flat_config, load_config, save_config
-from mvvton.training.objective import MVVTONTrainingModule, compute_training_loss
+from mvvton.training.objective import MVVTONTrainingModule, compute_training_loss, timestep_range
 from mvvton.training.perceptual import load_vgg
 from mvvton.training.trainable import GATE_PARAMETER_SUFFIX, optimizer_param_groups, select_trainable
 from mvvton.utils.atomic import pause_point, write_folder_atomically
@@ -225,6 +225,7 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
     # 1. components and trainable groups
     components = build_components(cfg.model, seed=cfg.seed)
     vae, noise_scheduler = components["vae"], components["scheduler"]
+    timestep_range(cfg.loss, noise_scheduler.config.num_train_timesteps)  # a bad range fails before any step
     groups = select_trainable(components, cfg.model.trainable)
     for group, names in groups.items():
         logger.info(f"trainable group {group}: {len(names)} tensors")

@@ -196,6 +196,16 @@ class LossConfig(ConfigSection):
     # per sample, replace the pre-warped composite (channels 4-7 and the warped start) by the plain agnostic person
     # with this probability, so the garment appearance must come through the garment tokens (0 = released)
     prewarp_dropout_prob: Probability = 0.0
+    # training timesteps are drawn uniformly from [min_timestep, max_timestep] (None: the scheduler's last one), so a
+    # model used with `strength` s < 1 can spend its training on the t <= s x T it will be asked to denoise
+    min_timestep: int = Field(default=0, ge=0)
+    max_timestep: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _timestep_range_ordered(self) -> LossConfig:
+        if self.max_timestep is not None and self.min_timestep > self.max_timestep:
+            raise ValueError(f"min_timestep ({self.min_timestep}) must not exceed max_timestep ({self.max_timestep})")
+        return self
 
 
 class CheckpointConfig(ConfigSection):

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mvvton.errors import InvalidArgumentError
+from mvvton.errors import InvalidArgumentError, InvalidConfigError
 from mvvton.training.conditioning import (
     cfg_dropout_mask,
     clip_garment_crop,
@@ -103,6 +103,21 @@ def predicted_original(
     raise InvalidArgumentError(f"unsupported prediction_type {prediction_type!r}; expected one of {PREDICTION_TYPES}")
 
 
+def timestep_range(loss_cfg: LossConfig, num_train_timesteps: int) -> tuple[int, int]:
+    """The inclusive `(low, high)` training timesteps of `loss_cfg`, checked against the scheduler's length.
+
+    Raises:
+        InvalidConfigError: `max_timestep` (or `min_timestep`) is not below `num_train_timesteps`.
+    """
+    high = num_train_timesteps - 1 if loss_cfg.max_timestep is None else loss_cfg.max_timestep
+    if high >= num_train_timesteps or loss_cfg.min_timestep > high:
+        raise InvalidConfigError(
+            f"loss.min_timestep / loss.max_timestep = {loss_cfg.min_timestep} / {loss_cfg.max_timestep} must lie in "
+            f"[0, {num_train_timesteps - 1}] (the noise scheduler has {num_train_timesteps} timesteps), min <= max"
+        )
+    return loss_cfg.min_timestep, high
+
+
 def min_snr_weights(alphas_cumprod: torch.Tensor, gamma: float, prediction_type: str) -> torch.Tensor:
     """Min-SNR-γ loss weights `(B,)` that turn each parametrisation's MSE into min(SNR, γ)·MSE(x0)."""
     snr = alphas_cumprod / (1 - alphas_cumprod)
@@ -166,11 +181,10 @@ def compute_training_loss(
     keep_mask = keep_mask_latent(batch["inpaint_mask"].float(), tuple(latents.shape[-2:]))
 
     num_train_timesteps = noise_scheduler.config.num_train_timesteps
-    timesteps = (
-        (draw_uniform((batch_size,), generator, device) * num_train_timesteps)
-        .long()
-        .clamp_max(num_train_timesteps - 1)
-    )
+    low, high = timestep_range(loss_cfg, num_train_timesteps)
+    # with the full range this is the released draw, floor(u x T) clamped to T - 1
+    span = high - low + 1
+    timesteps = low + (draw_uniform((batch_size,), generator, device) * span).long().clamp_max(span - 1)
     noise = draw_normal(tuple(latents.shape), generator, device)
     noisy_latents = noise_scheduler.add_noise(latents, noise, timesteps)
     samples = [torch.cat([noisy_latents, inpaint_latents, keep_mask], dim=1)]  # (B, 9, h, w)

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from mvvton.data.synthetic import SyntheticTryOnDataset
+from mvvton.errors import InvalidConfigError
 from mvvton.training.components import build_components
 from mvvton.training.config import LossConfig, ModelConfig
 from mvvton.training.objective import (
@@ -11,6 +12,7 @@ from mvvton.training.objective import (
     compute_training_loss,
     min_snr_weights,
     predicted_original,
+    timestep_range,
 )
 from mvvton.training.trainable import select_trainable
 
@@ -113,3 +115,55 @@ def test_prewarp_dropout_replaces_the_composite_by_the_agnostic(tiny_components)
     assert torch.equal(loss(batch, 1.0), loss(scrambled, 1.0))
     # never dropped: the composite matters
     assert not torch.allclose(loss(batch, 0.0), loss(scrambled, 0.0))
+
+
+class _TimestepRecorder(torch.nn.Module):
+    """Passes through to the training module and keeps the denoiser timesteps it was called with."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, samples, timesteps, *args, **kwargs):
+        self.seen.append(timesteps.clone())
+        return self.module(samples, timesteps, *args, **kwargs)
+
+
+def test_timestep_range_bounds_the_training_timesteps(tiny_components):
+    c = tiny_components
+    recorder = _TimestepRecorder(
+        MVVTONTrainingModule(c["unet"], c["garment_encoder"], c["pose_encoder"], c["image_encoder"])
+    )
+    dataset = SyntheticTryOnDataset(4, 64, 64)
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(4)])
+
+    def losses(loss_cfg, seed):
+        with torch.no_grad():
+            return compute_training_loss(
+                recorder, c["vae"], c["scheduler"], batch, loss_cfg, ModelConfig(), 32,
+                generator=torch.Generator().manual_seed(seed),
+            )  # fmt: skip
+
+    for seed in range(6):
+        losses(LossConfig(pixel_weight=0, min_timestep=100, max_timestep=103), seed)
+    drawn = torch.cat(recorder.seen)
+    assert drawn.min() >= 100 and drawn.max() <= 103
+    assert len(set(drawn.tolist())) > 1  # a range, not one value
+
+    # the full range written out draws exactly what the default (released) draw does
+    recorder.seen.clear()
+    default = losses(LossConfig(pixel_weight=0), 3)["loss"]
+    explicit = losses(LossConfig(pixel_weight=0, min_timestep=0, max_timestep=999), 3)["loss"]
+    assert torch.equal(recorder.seen[0], recorder.seen[1]) and torch.equal(default, explicit)
+
+
+def test_timestep_range_outside_the_scheduler_is_a_config_error(tiny_components):
+    c = tiny_components
+    with pytest.raises(InvalidConfigError, match="must lie in"):
+        timestep_range(LossConfig(max_timestep=1000), c["scheduler"].config.num_train_timesteps)
+    with pytest.raises(InvalidConfigError, match="must not exceed"):
+        LossConfig(min_timestep=600, max_timestep=500)
+    with pytest.raises(InvalidConfigError, match="min_timestep"):
+        LossConfig(min_timestep=-1)
+    assert timestep_range(LossConfig(min_timestep=10), 1000) == (10, 999)
