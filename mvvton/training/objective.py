@@ -104,18 +104,20 @@ def predicted_original(
 
 
 def timestep_range(loss_cfg: LossConfig, num_train_timesteps: int) -> tuple[int, int]:
-    """The inclusive `(low, high)` training timesteps of `loss_cfg`, checked against the scheduler's length.
+    """The inclusive `(low, high)` training timesteps of `loss_cfg`, checked against the scheduler's length
+    (`LossConfig` itself already guarantees 0 <= min <= max).
 
     Raises:
         InvalidConfigError: `max_timestep` (or `min_timestep`) is not below `num_train_timesteps`.
     """
+    low = loss_cfg.min_timestep
     high = num_train_timesteps - 1 if loss_cfg.max_timestep is None else loss_cfg.max_timestep
-    if high >= num_train_timesteps or loss_cfg.min_timestep > high:
+    if max(low, high) >= num_train_timesteps:
         raise InvalidConfigError(
-            f"loss.min_timestep / loss.max_timestep = {loss_cfg.min_timestep} / {loss_cfg.max_timestep} must lie in "
-            f"[0, {num_train_timesteps - 1}] (the noise scheduler has {num_train_timesteps} timesteps), min <= max"
+            f"loss.min_timestep / loss.max_timestep = {low} / {loss_cfg.max_timestep} must lie in "
+            f"[0, {num_train_timesteps - 1}] (the noise scheduler has {num_train_timesteps} timesteps)"
         )
-    return loss_cfg.min_timestep, high
+    return low, high
 
 
 def min_snr_weights(alphas_cumprod: torch.Tensor, gamma: float, prediction_type: str) -> torch.Tensor:

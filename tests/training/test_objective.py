@@ -162,6 +162,8 @@ def test_timestep_range_outside_the_scheduler_is_a_config_error(tiny_components)
     c = tiny_components
     with pytest.raises(InvalidConfigError, match="must lie in"):
         timestep_range(LossConfig(max_timestep=1000), c["scheduler"].config.num_train_timesteps)
+    with pytest.raises(InvalidConfigError, match="must lie in"):  # no max given: min alone past the scheduler
+        timestep_range(LossConfig(min_timestep=1000), 1000)
     with pytest.raises(InvalidConfigError, match="must not exceed"):
         LossConfig(min_timestep=600, max_timestep=500)
     with pytest.raises(InvalidConfigError, match="min_timestep"):
