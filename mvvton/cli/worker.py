@@ -7,8 +7,7 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from mvvton.cli.serve import add_model_arguments
-    from mvvton.serving.jobs import DEFAULT_QUEUE_NAME
-    from mvvton.serving.workers import HEARTBEAT_SECONDS
+    from mvvton.serving.jobs import DEFAULT_QUEUE_NAME, HEARTBEAT_SECONDS
 
     parser = subparsers.add_parser("worker", help="run jobs of `mvvton serve --queue redis://...`")
     parser.add_argument("--queue", required=True, help="redis://HOST:PORT/DB, the same as the API's --queue")

@@ -23,7 +23,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Annotated
 
-from mvvton.serving.jobs import DEFAULT_QUEUE_NAME, MAX_IMAGE_PIXELS, MAX_STEPS, JobParameters
+from mvvton.serving.jobs import (
+    DEAD_WORKER_GRACE_SECONDS,
+    DEFAULT_QUEUE_NAME,
+    MAX_IMAGE_PIXELS,
+    MAX_STEPS,
+    JobParameters,
+)
 from mvvton.serving.store import DEFAULT_MAX_STORE_BYTES, DEFAULT_RETENTION_SECONDS, JobRecord
 
 logger = logging.getLogger("mvvton.serving")
@@ -70,7 +76,7 @@ class ServiceConfig:
     try_on_timeout: float = 600.0
     api_key: str | None = field(default_factory=lambda: os.environ.get("MVVTON_API_KEY") or None)
     cors_origins: tuple[str, ...] = ()
-    dead_worker_grace: float = 15.0
+    dead_worker_grace: float = DEAD_WORKER_GRACE_SECONDS
 
     def check(self) -> "ServiceConfig":
         from mvvton.errors import InvalidArgumentError

@@ -24,6 +24,8 @@ MAX_STEPS = 200
 MAX_IMAGE_PIXELS = 16_000_000  # per photo; the library's own limit (MAX_INPUT_PIXELS) is 40 M
 MAX_GUIDANCE_SCALE = 50.0
 DEFAULT_QUEUE_NAME = "mvvton"  # the RQ queue of `mvvton serve --queue` and `mvvton worker`
+HEARTBEAT_SECONDS = 10.0  # a Redis worker's heartbeat key expires this long after its last refresh
+DEAD_WORKER_GRACE_SECONDS = 15.0  # a started job without a heartbeat for this long is run again
 
 
 class JobCancelledError(MVVTONError):

@@ -21,7 +21,15 @@ from collections.abc import Callable
 
 from mvvton.errors import MVVTONError
 from mvvton.serving.errors import QueueUnavailableError, WorkerLostError
-from mvvton.serving.jobs import DEFAULT_QUEUE_NAME, JobCancelledError, JobOutput, JobParameters, TryOnRunner
+from mvvton.serving.jobs import (
+    DEAD_WORKER_GRACE_SECONDS,
+    DEFAULT_QUEUE_NAME,
+    HEARTBEAT_SECONDS,
+    JobCancelledError,
+    JobOutput,
+    JobParameters,
+    TryOnRunner,
+)
 from mvvton.serving.metrics import ServiceMetrics
 from mvvton.serving.middleware import request_id_var
 from mvvton.serving.store import JobRecord, JobStore
@@ -29,8 +37,6 @@ from mvvton.serving.store import JobRecord, JobStore
 logger = logging.getLogger("mvvton.serving")
 CANCEL_KEY = "mvvton:cancel:{}"
 HEARTBEAT_KEY = "mvvton:alive:{}"
-HEARTBEAT_SECONDS = 10.0  # a worker's heartbeat key expires this long after its last refresh
-DEAD_WORKER_GRACE_SECONDS = 15.0  # a started job without a heartbeat for this long is run again
 MAX_ATTEMPTS = 3
 CLEANUP_INTERVAL_SECONDS = 60.0
 
