@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--data-seed", type=int, default=777)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--strength", type=float, default=None, help="default: the folder's default_strength")
+    parser.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free guidance (1: off)")
     all_variants = BASELINE_VARIANTS + MODEL_VARIANTS + END_TO_END_VARIANTS
     parser.add_argument("--variants", nargs="+", choices=all_variants, default=list(all_variants))
     args = parser.parse_args()
@@ -58,10 +59,11 @@ def main() -> None:
         generate_synthmvg(tmp, SynthConfig(identities=2 * args.identities, height=height, width=width,
                                            seed=args.data_seed, test_fraction=0.5))  # fmt: skip
         dataset = MVGDataset(Path(tmp), split="test", paired=True, height=height, width=width)
-        results = evaluate_tryon(pipe, dataset, variants=tuple(args.variants), num_inference_steps=args.steps)
+        results = evaluate_tryon(pipe, dataset, variants=tuple(args.variants), num_inference_steps=args.steps,
+                                 guidance_scale=args.guidance_scale)
     print(
         f"model {args.model}; {len(dataset)} held-out samples ({args.identities} identities, data seed "
-        f"{args.data_seed}); {args.steps} DDIM steps; strength {pipe.config.default_strength}; garment region = "
+        f"{args.data_seed}); {args.steps} DDIM steps; strength {pipe.config.default_strength}; guidance {args.guidance_scale}; garment region = "
         f"inpaint mask; {time.perf_counter() - start:.0f} s"
     )
     print(format_table(results))

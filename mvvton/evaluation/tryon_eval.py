@@ -87,8 +87,12 @@ def evaluate_tryon(
     num_inference_steps: int = 50,
     seed: int = 23,
     batch_size: int = 4,
+    guidance_scale: float = 1.0,
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """Mean garment-region PSNR / SSIM: `{variant: {view: {"psnr", "ssim", "n"}}}` (view "all" included)."""
+    """Mean garment-region PSNR / SSIM: `{variant: {view: {"psnr", "ssim", "n"}}}` (view "all" included).
+
+    `guidance_scale` goes to every pipeline call (1.0: no classifier-free guidance, one UNet pass per step).
+    """
     scores: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         indices = list(range(len(batch["sample_id"])))
@@ -99,7 +103,7 @@ def evaluate_tryon(
             outputs["agnostic"] = to_unit(batch["agnostic"])
         if "prewarp" in variants:
             outputs["prewarp"] = to_unit(batch["inpaint_image"])
-        common = dict(num_inference_steps=num_inference_steps, output_type="pt")
+        common = dict(num_inference_steps=num_inference_steps, output_type="pt", guidance_scale=guidance_scale)
         if "model" in variants:
             outputs["model"] = render_batch(pipe, batch, indices, seeds, **common).images
         if "front_as_back" in variants:

@@ -52,3 +52,16 @@ def test_evaluate_tryon_reports_every_variant_per_view(synth_root):
     assert results["prewarp"]["all"]["psnr"] != results["tps_prewarp"]["all"]["psnr"]
     table = format_table(results)
     assert table.count("\n") == len(variants) + 1 and "| tps_front_as_back |" in table
+
+
+def test_evaluate_tryon_forwards_guidance_scale(synth_root):
+    """CFG changes the model's pictures (two UNet passes per step), so its scores differ from guidance 1."""
+    synth_test_split = load_split(synth_root, 128)
+    torch.manual_seed(0)
+    pipe = MVVTONPipeline(**get_dummy_components())
+    pipe.set_progress_bar_config(disable=True)
+    common = dict(variants=("model",), num_inference_steps=2, batch_size=2)
+    plain = evaluate_tryon(pipe, synth_test_split, **common)
+    guided = evaluate_tryon(pipe, synth_test_split, guidance_scale=4.0, **common)
+    assert plain["model"]["all"]["n"] == guided["model"]["all"]["n"] == len(synth_test_split)
+    assert plain["model"]["all"]["psnr"] != guided["model"]["all"]["psnr"]
