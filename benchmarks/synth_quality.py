@@ -63,8 +63,8 @@ def main() -> None:
                                  guidance_scale=args.guidance_scale)
     print(
         f"model {args.model}; {len(dataset)} held-out samples ({args.identities} identities, data seed "
-        f"{args.data_seed}); {args.steps} DDIM steps; strength {pipe.config.default_strength}; guidance {args.guidance_scale}; garment region = "
-        f"inpaint mask; {time.perf_counter() - start:.0f} s"
+        f"{args.data_seed}); {args.steps} DDIM steps; strength {pipe.config.default_strength}; guidance "
+        f"{args.guidance_scale}; garment region = inpaint mask; {time.perf_counter() - start:.0f} s"
     )
     print(format_table(results))
 
