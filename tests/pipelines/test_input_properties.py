@@ -123,7 +123,9 @@ VALID = {
     "generator": st.sampled_from(["one", "none"]),
     "output_type": st.sampled_from(["np", "pil", "pt", "latent"]),
     "paste_back": st.booleans(),
-    "budget": st.sampled_from([None, 10**9]),
+    # a raised budget that still refuses a 4096x4096 call: with 10**9 a wild height *and* width of 4096 ran the tiny
+    # model on 16.7 M pixels for > 20 minutes (seen in a CI rehearsal)
+    "budget": st.sampled_from([None, 2_000_000]),
 }
 WILD = {
     "person": IMAGES,
