@@ -182,6 +182,14 @@ class LossConfig(ConfigSection):
     """The objective of mvvton-spec.md §6 and its conditioning randomisation."""
 
     pixel_weight: float = 0.1  # λ_pix of the warped-start x̂0 loss; 0 skips the auxiliary pass
+    # > 0: the warped-start pixel MSE compares both images blurred by this many pixels (a print a few pixels off is
+    # then not pushed to a smear); 0 = the released full-resolution MSE
+    pixel_lowpass_sigma: float = Field(default=0.0, ge=0.0)
+    # weight of the detail-energy term on the same decoded x̂0 (training/detail_loss.py): local high-pass energy of
+    # prediction vs ground truth, so a sharp print near the right place costs less than none; 0 = off (released)
+    detail_weight: float = Field(default=0.0, ge=0.0)
+    detail_highpass_sigma: float = Field(default=1.0, gt=0.0)
+    detail_window_sigma: float = Field(default=2.0, gt=0.0)
     vgg_weight: float = 0.001
     vgg_weights_path: str | None = None  # VGG19 weights (.pth/.safetensors); None/absent: VGG term skipped
     # caffe (the original's vgg19_conv.pth) | torchvision (ImageNet mean/std)

@@ -18,6 +18,7 @@ from mvvton.training.conditioning import (
     select_garment_view,
 )
 from mvvton.training.config import PREDICTION_TYPES, LossConfig, ModelConfig
+from mvvton.training.detail_loss import detail_energy_loss, lowpass_mse
 from mvvton.training.perceptual import VGG19Features
 
 
@@ -201,7 +202,9 @@ def compute_training_loss(
     )
     drop = cfg_dropout_mask(batch_size, loss_cfg.cfg_dropout_prob, loss_cfg.cfg_dropout_mode, generator, device)
     # the auxiliary pass draws last, so switching it on or off leaves the main pass's randomness unchanged
-    use_pixel_loss = loss_cfg.pixel_weight > 0 or (vgg is not None and loss_cfg.vgg_weight > 0)
+    use_pixel_loss = (
+        loss_cfg.pixel_weight > 0 or loss_cfg.detail_weight > 0 or (vgg is not None and loss_cfg.vgg_weight > 0)
+    )
     if use_pixel_loss:
         warped_noise = draw_normal(tuple(latents.shape), generator, device)
         noisy_warped = noise_scheduler.add_noise(warped_latents, warped_noise, timesteps)
@@ -247,9 +250,19 @@ def compute_training_loss(
     if use_pixel_loss:
         predicted_x0 = predicted_original(noisy_warped, model_output[batch_size:], alphas_cumprod, prediction_type)
         decoded = vae.decode((predicted_x0 / vae.config.scaling_factor).to(weight_dtype)).sample.float()
-        pixel_loss = F.mse_loss(decoded, batch["person"].float())
+        target_image = batch["person"].float()
+        if loss_cfg.pixel_lowpass_sigma > 0:
+            pixel_loss = lowpass_mse(decoded, target_image, loss_cfg.pixel_lowpass_sigma)
+        else:
+            pixel_loss = F.mse_loss(decoded, target_image)
         loss = loss + loss_cfg.pixel_weight * pixel_loss
         losses["warped_start_x0_loss"] = pixel_loss.detach()
+        if loss_cfg.detail_weight > 0:
+            detail_loss = detail_energy_loss(
+                decoded, target_image, loss_cfg.detail_highpass_sigma, loss_cfg.detail_window_sigma
+            )
+            loss = loss + loss_cfg.detail_weight * detail_loss
+            losses["detail_loss"] = detail_loss.detach()
         if vgg is not None and loss_cfg.vgg_weight > 0:
             vgg_loss = vgg.perceptual_loss(decoded, batch["person"].float())
             loss = loss + loss_cfg.vgg_weight * vgg_loss
