@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mvvton.batch_inference import render_batch, sample_seed, to_unit
-from mvvton.evaluation.metrics import psnr, ssim
+from mvvton.evaluation.metrics import detail_ratio, psnr, ssim
 from mvvton.preprocessing.garment import garment_keypoints
 from mvvton.preprocessing.warp import body_warp_garment, warped_composite
 
@@ -89,11 +89,12 @@ def evaluate_tryon(
     batch_size: int = 4,
     guidance_scale: float = 1.0,
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """Mean garment-region PSNR / SSIM: `{variant: {view: {"psnr", "ssim", "n"}}}` (view "all" included).
+    """Mean garment-region PSNR / SSIM / detail ratio: `{variant: {view: {"psnr", "ssim", "detail", "n"}}}` (view
+    "all" included; `detail` is `metrics.detail_ratio`, the fine-detail energy kept relative to the ground truth).
 
     `guidance_scale` goes to every pipeline call (1.0: no classifier-free guidance, one UNet pass per step).
     """
-    scores: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
+    scores: dict[str, dict[str, list[tuple[float, float, float]]]] = defaultdict(lambda: defaultdict(list))
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         indices = list(range(len(batch["sample_id"])))
         seeds = [sample_seed(seed, sample_id) for sample_id in batch["sample_id"]]
@@ -125,28 +126,38 @@ def evaluate_tryon(
                                                         **common).images  # fmt: skip
         for variant, images in outputs.items():
             images = images.float().cpu()
-            values = zip(psnr(images, target, region).tolist(), ssim(images, target, region).tolist())
-            for view, (p, s) in zip(batch["view"], values):
-                scores[variant][view].append((p, s))
-                scores[variant]["all"].append((p, s))
+            values = zip(
+                psnr(images, target, region).tolist(),
+                ssim(images, target, region).tolist(),
+                detail_ratio(images, target, region).tolist(),
+            )
+            for view, triple in zip(batch["view"], values):
+                scores[variant][view].append(triple)
+                scores[variant]["all"].append(triple)
     return {
-        variant: {
-            view: {"psnr": sum(p for p, _ in v) / len(v), "ssim": sum(s for _, s in v) / len(v), "n": len(v)}
-            for view, v in per_view.items()
-        }
+        variant: {view: _mean_scores(per_sample) for view, per_sample in per_view.items()}
         for variant, per_view in scores.items()
     }
 
 
+def _mean_scores(per_sample: list[tuple[float, float, float]]) -> dict[str, float]:
+    columns = np.asarray(per_sample, dtype=np.float64).mean(axis=0)  # (3,): psnr, ssim, detail
+    return {"psnr": float(columns[0]), "ssim": float(columns[1]), "detail": float(columns[2]), "n": len(per_sample)}
+
+
 def format_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
-    """Markdown table: one row per variant, PSNR / SSIM per view."""
+    """Markdown table: one row per variant, PSNR / SSIM / detail ratio per view."""
     views = [view for view in ("front", "side", "back", "all") if any(view in r for r in results.values())]
-    header = "| variant | " + " | ".join(f"{view} PSNR / SSIM (n)" for view in views) + " |"
+    header = "| variant | " + " | ".join(f"{view} PSNR / SSIM / detail (n)" for view in views) + " |"
     lines = [header, "|" + "---|" * (len(views) + 1)]
     for variant, per_view in results.items():
         cells = []
         for view in views:
             score = per_view.get(view)
-            cells.append("—" if score is None else f"{score['psnr']:.2f} / {score['ssim']:.3f} ({score['n']})")
+            cells.append(
+                "—"
+                if score is None
+                else f"{score['psnr']:.2f} / {score['ssim']:.3f} / {score.get('detail', float('nan')):.2f} ({score['n']})"
+            )
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -47,7 +47,8 @@ def test_evaluate_tryon_reports_every_variant_per_view(synth_root):
     for variant, per_view in results.items():
         assert set(per_view) == views | {"all"}, variant
         assert per_view["all"]["n"] == len(synth_test_split)
-        assert all(0 < score["psnr"] < 100 and -1 <= score["ssim"] <= 1 for score in per_view.values())
+        assert all(0 < score["psnr"] < 100 and -1 <= score["ssim"] <= 1 and score["detail"] >= 0
+                   for score in per_view.values())  # fmt: skip
     # the two pre-warps are different images, so their scores differ
     assert results["prewarp"]["all"]["psnr"] != results["tps_prewarp"]["all"]["psnr"]
     table = format_table(results)
@@ -65,3 +66,8 @@ def test_evaluate_tryon_forwards_guidance_scale(synth_root):
     guided = evaluate_tryon(pipe, synth_test_split, guidance_scale=4.0, **common)
     assert plain["model"]["all"]["n"] == guided["model"]["all"]["n"] == len(synth_test_split)
     assert plain["model"]["all"]["psnr"] != guided["model"]["all"]["psnr"]
+
+
+def test_format_table_prints_psnr_ssim_and_detail_per_view():
+    results = {"model": {"front": {"psnr": 15.254, "ssim": 0.3514, "detail": 0.456, "n": 15}}}
+    assert "| model | 15.25 / 0.351 / 0.46 (15) |" in format_table(results)

@@ -6,9 +6,10 @@ import torch.nn.functional as F
 
 from mvvton.data.synthetic import SyntheticTryOnDataset
 from mvvton.training.config import LossConfig, ModelConfig
-from mvvton.training.detail_loss import detail_energy, detail_energy_loss, gaussian_blur, lowpass_mse
+from mvvton.training.detail_loss import detail_energy_loss, lowpass_mse
 from mvvton.training.objective import MVVTONTrainingModule, compute_training_loss
 from mvvton.training.trainable import select_trainable
+from mvvton.utils.image_filters import detail_energy, gaussian_blur
 
 
 def _stripes(shift: int = 0) -> torch.Tensor:
