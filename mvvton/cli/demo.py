@@ -61,7 +61,7 @@ def _demo(args: argparse.Namespace) -> int:
     from mvvton.batch_inference import render_batch, sample_seed
     from mvvton.data import MVGDataset
     from mvvton.data.synth import SynthConfig, generate_synthmvg
-    from mvvton.evaluation import psnr, ssim
+    from mvvton.evaluation import detail_ratio, psnr, ssim
     from mvvton.pipelines import MVVTONPipeline
     from mvvton.pipelines.model_folder import check_pipeline_folder
     from mvvton.preprocessing.io import save_image_atomic
@@ -99,6 +99,8 @@ def _demo(args: argparse.Namespace) -> int:
     target, region = unit(batch["person"]), (batch["inpaint_mask"] > 0.5).float()
     model_psnr, model_ssim = psnr(results, target, region), ssim(results, target, region)
     warp_psnr = psnr(unit(batch["inpaint_image"]), target, region)
+    model_detail = detail_ratio(results, target, region)
+    warp_detail = detail_ratio(unit(batch["inpaint_image"]), target, region)
     rows, labels = [], []
     for i in indices:
         routed_garment = batch["garment_front"][i] if routed[i] == "front" else batch["garment_back"][i]
@@ -111,6 +113,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"wrote {args.output} ({len(indices)} held-out samples, {args.steps} DDIM steps)")
     print(
         f"metrics: garment-region PSNR {model_psnr.mean():.2f} dB (pre-warp {warp_psnr.mean():.2f} dB), "
-        f"SSIM {model_ssim.mean():.3f}; {time.perf_counter() - start:.1f} s"
+        f"SSIM {model_ssim.mean():.3f}, detail ratio {model_detail.mean():.2f} (pre-warp {warp_detail.mean():.2f}); "
+        f"{time.perf_counter() - start:.1f} s"
     )
     return 0
