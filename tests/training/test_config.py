@@ -20,7 +20,14 @@ from mvvton.training.config import (
 
 DATA = Path(__file__).parent / "data"
 # `key: default` lines of TrainConfig fields added after 0.1.0 (all in the loss section)
-ADDED_SINCE_0_1_0 = ("min_timestep: 0", "max_timestep: null")
+ADDED_SINCE_0_1_0 = (
+    "min_timestep: 0",
+    "max_timestep: null",
+    "pixel_lowpass_sigma: 0.0",
+    "detail_weight: 0.0",
+    "detail_highpass_sigma: 1.0",
+    "detail_window_sigma: 2.0",
+)
 
 
 def test_round_trip(tmp_path, repo_root):
