@@ -190,6 +190,8 @@ class LossConfig(ConfigSection):
     detail_weight: float = Field(default=0.0, ge=0.0)
     detail_highpass_sigma: float = Field(default=1.0, gt=0.0)
     detail_window_sigma: float = Field(default=2.0, gt=0.0)
+    # leave the pre-warp's grey holes (grown by 2 px) out of the detail term, so their edges earn nothing
+    detail_skip_prewarp_holes: bool = False
     vgg_weight: float = 0.001
     vgg_weights_path: str | None = None  # VGG19 weights (.pth/.safetensors); None/absent: VGG term skipped
     # caffe (the original's vgg19_conv.pth) | torchvision (ImageNet mean/std)

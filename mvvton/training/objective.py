@@ -18,7 +18,7 @@ from mvvton.training.conditioning import (
     select_garment_view,
 )
 from mvvton.training.config import PREDICTION_TYPES, LossConfig, ModelConfig
-from mvvton.training.detail_loss import detail_energy_loss, lowpass_mse
+from mvvton.training.detail_loss import detail_energy_loss, lowpass_mse, prewarp_hole_weight
 from mvvton.training.perceptual import VGG19Features
 
 
@@ -258,8 +258,13 @@ def compute_training_loss(
         loss = loss + loss_cfg.pixel_weight * pixel_loss
         losses["warped_start_x0_loss"] = pixel_loss.detach()
         if loss_cfg.detail_weight > 0:
+            detail_weight_map = None
+            if loss_cfg.detail_skip_prewarp_holes:  # `inpaint_image` is after pre-warp dropout: dropped = all hole
+                detail_weight_map = prewarp_hole_weight(
+                    inpaint_image.float(), batch["agnostic"].float(), batch["inpaint_mask"].float()
+                )
             detail_loss = detail_energy_loss(
-                decoded, target_image, loss_cfg.detail_highpass_sigma, loss_cfg.detail_window_sigma
+                decoded, target_image, loss_cfg.detail_highpass_sigma, loss_cfg.detail_window_sigma, detail_weight_map
             )
             loss = loss + loss_cfg.detail_weight * detail_loss
             losses["detail_loss"] = detail_loss.detach()

@@ -27,6 +27,7 @@ ADDED_SINCE_0_1_0 = (
     "detail_weight: 0.0",
     "detail_highpass_sigma: 1.0",
     "detail_window_sigma: 2.0",
+    "detail_skip_prewarp_holes: false",
 )
 
 

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from mvvton.data.synthetic import SyntheticTryOnDataset
 from mvvton.training.config import LossConfig, ModelConfig
-from mvvton.training.detail_loss import detail_energy_loss, lowpass_mse
+from mvvton.training.detail_loss import detail_energy_loss, lowpass_mse, prewarp_hole_weight
 from mvvton.training.objective import MVVTONTrainingModule, compute_training_loss
 from mvvton.training.trainable import select_trainable
 from mvvton.utils.image_filters import detail_energy, gaussian_blur
@@ -64,6 +64,8 @@ def test_objective_adds_the_detail_term_and_uses_the_lowpass_mse(tiny_components
     assert torch.allclose(detailed["loss"].detach(), expected, atol=1e-6)
     detail_only = run(pixel_weight=0.0, detail_weight=1.0)  # the auxiliary pass runs for the detail term alone
     assert detail_only["detail_loss"] > 0
+    holes_skipped = run(pixel_weight=1.0, pixel_lowpass_sigma=2.0, detail_weight=2.0, detail_skip_prewarp_holes=True)
+    assert holes_skipped["detail_loss"] != detailed["detail_loss"]  # the synthetic pre-warp has holes in its mask
 
 
 def test_detail_options_are_validated():
@@ -73,3 +75,26 @@ def test_detail_options_are_validated():
         LossConfig(pixel_lowpass_sigma=-0.5)
     with pytest.raises(ValueError):
         LossConfig(detail_window_sigma=0)
+
+
+def test_prewarp_hole_weight_zeroes_grown_holes_inside_the_mask_only():
+    agnostic = torch.zeros(1, 3, 20, 20)  # grey 128 is 0 in [-1, 1]
+    mask = torch.zeros(1, 1, 20, 20)
+    mask[..., 4:16, 4:16] = 1
+    prewarp = agnostic.clone()
+    prewarp[..., 4:16, 4:10] = 0.8  # the garment covers the left part of the mask; columns 10-15 stay a hole
+    weight = prewarp_hole_weight(prewarp, agnostic, mask, grow=2)
+    assert weight.shape == (1, 1, 20, 20)
+    assert weight[..., 6, 12] == 0 and weight[..., 6, 8] == 0  # the hole and 2 px around it
+    assert weight[..., 6, 5] == 1 and weight[..., 1, 1] == 1  # covered garment and the background outside the mask
+    assert torch.equal(prewarp_hole_weight(prewarp, agnostic, torch.zeros_like(mask)), torch.ones_like(mask))
+
+
+def test_weighted_detail_loss_ignores_zero_weight_pixels():
+    target = _stripes()
+    prediction = target.clone()
+    prediction[..., :, 12:] = 0  # a smear on the right half only
+    weight = torch.ones(1, 1, 32, 24)
+    weight[..., :, 6:] = 0  # the right half and the filters' reach (6 px) left out
+    assert detail_energy_loss(prediction, target) > 0.05
+    assert detail_energy_loss(prediction, target, weight=weight) < 1e-3
