@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mvvton.utils.image_filters import detail_energy
+from mvvton.utils.image_filters import detail_energy, gaussian_kernel_1d
 
 
 def _check(prediction: torch.Tensor, target: torch.Tensor) -> None:
@@ -31,9 +31,7 @@ def psnr(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | No
 
 
 def _gaussian_window(size: int, sigma: float, channels: int, device, dtype) -> torch.Tensor:
-    coordinates = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
-    kernel_1d = torch.exp(-(coordinates**2) / (2 * sigma**2))
-    kernel_1d = kernel_1d / kernel_1d.sum()
+    kernel_1d = gaussian_kernel_1d(size, sigma, device, dtype)
     kernel_2d = kernel_1d[:, None] * kernel_1d[None, :]
     return kernel_2d.expand(channels, 1, size, size).contiguous()  # (C, 1, k, k) depthwise
 

@@ -157,7 +157,7 @@ def format_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
             cells.append(
                 "—"
                 if score is None
-                else f"{score['psnr']:.2f} / {score['ssim']:.3f} / {score.get('detail', float('nan')):.2f} ({score['n']})"
+                else f"{score['psnr']:.2f} / {score['ssim']:.3f} / {score['detail']:.2f} ({score['n']})"
             )
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -8,14 +8,19 @@ import torch
 import torch.nn.functional as F
 
 
+def gaussian_kernel_1d(size: int, sigma: float, device=None, dtype=None) -> torch.Tensor:
+    """Normalised 1-D Gaussian `(size,)` centred on the middle tap (offsets -(size-1)/2 ... (size-1)/2)."""
+    offsets = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    return kernel / kernel.sum()
+
+
 def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur with reflect padding. `(B, C, H, W)` in, same out; `sigma` in pixels (0: identity)."""
     if sigma <= 0:
         return images
     radius = max(1, math.ceil(3 * sigma))
-    offsets = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
-    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel = kernel / kernel.sum()
+    kernel = gaussian_kernel_1d(2 * radius + 1, sigma, images.device, images.dtype)
     channels = images.shape[1]
     # reflect padding must be smaller than the side: clamp the radius on tiny images (the kernel is cut to match)
     pad_h, pad_w = min(radius, images.shape[-2] - 1), min(radius, images.shape[-1] - 1)
