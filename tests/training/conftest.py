@@ -37,3 +37,17 @@ def vae_script():
 def tiny_components(repo_root):
     """Random tiny components of configs/model/tiny (one set per test module: tests change `requires_grad`)."""
     return build_components(ModelConfig(component_configs=str(repo_root / "configs/model/tiny")), seed=0)
+
+
+@pytest.fixture
+def tiny_module_and_batch(tiny_components):
+    """`MVVTONTrainingModule` over the module's tiny components and a collated 2-sample 64x64 synthetic batch."""
+    from torch.utils.data import default_collate
+
+    from mvvton.data.synthetic import SyntheticTryOnDataset
+    from mvvton.training.objective import MVVTONTrainingModule
+
+    c = tiny_components
+    module = MVVTONTrainingModule(c["unet"], c["garment_encoder"], c["pose_encoder"], c["image_encoder"])
+    dataset = SyntheticTryOnDataset(2, 64, 64)
+    return module, default_collate([dataset[0], dataset[1]])

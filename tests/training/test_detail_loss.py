@@ -4,10 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mvvton.data.synthetic import SyntheticTryOnDataset
 from mvvton.training.config import LossConfig, ModelConfig
 from mvvton.training.detail_loss import detail_energy_loss, lowpass_mse, prewarp_hole_weight
-from mvvton.training.objective import MVVTONTrainingModule, compute_training_loss
+from mvvton.training.objective import compute_training_loss
 from mvvton.training.trainable import select_trainable
 from mvvton.utils.image_filters import detail_energy, gaussian_blur
 
@@ -44,12 +43,10 @@ def test_a_shifted_print_costs_less_than_a_smear_under_the_detail_terms_but_more
     assert detail_energy_loss(target, target) == 0
 
 
-def test_objective_adds_the_detail_term_and_uses_the_lowpass_mse(tiny_components):
+def test_objective_adds_the_detail_term_and_uses_the_lowpass_mse(tiny_components, tiny_module_and_batch):
     select_trainable(tiny_components, "paper")
     c = tiny_components
-    module = MVVTONTrainingModule(c["unet"], c["garment_encoder"], c["pose_encoder"], c["image_encoder"])
-    dataset = SyntheticTryOnDataset(2, 64, 64)
-    batch = torch.utils.data.default_collate([dataset[0], dataset[1]])
+    module, batch = tiny_module_and_batch
 
     def run(**loss):
         return compute_training_loss(module, c["vae"], c["scheduler"], batch, LossConfig(**loss), ModelConfig(), 32,

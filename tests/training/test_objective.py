@@ -17,12 +17,10 @@ from mvvton.training.objective import (
 from mvvton.training.trainable import select_trainable
 
 
-def test_objective_terms(tiny_components):
+def test_objective_terms(tiny_components, tiny_module_and_batch):
     select_trainable(tiny_components, "paper")
     c = tiny_components
-    module = MVVTONTrainingModule(c["unet"], c["garment_encoder"], c["pose_encoder"], c["image_encoder"])
-    dataset = SyntheticTryOnDataset(2, 64, 64)
-    batch = torch.utils.data.default_collate([dataset[0], dataset[1]])
+    module, batch = tiny_module_and_batch
     args = (module, c["vae"], c["scheduler"], batch)
     full = compute_training_loss(*args, LossConfig(), ModelConfig(), 32, generator=torch.Generator().manual_seed(0))
     expected = full["eps_loss"] + 0.1 * full["warped_start_x0_loss"]
@@ -76,16 +74,14 @@ def test_min_snr_weights_equal_clipped_snr_times_x0_error(prediction_type):
     assert torch.allclose(weighted, expected, rtol=1e-3)
 
 
-def test_prediction_type_sets_the_scheduler_and_the_target(repo_root, tiny_components):
+def test_prediction_type_sets_the_scheduler_and_the_target(repo_root, tiny_components, tiny_module_and_batch):
     configs = str(repo_root / "configs/model/tiny")
     v_components = build_components(ModelConfig(component_configs=configs, prediction_type="v_prediction"), seed=0)
     assert v_components["scheduler"].config.prediction_type == "v_prediction"
     with pytest.raises(ValueError, match="prediction_type"):
         build_components(ModelConfig(component_configs=configs, prediction_type="flow"), seed=0)
     c = tiny_components
-    module = MVVTONTrainingModule(c["unet"], c["garment_encoder"], c["pose_encoder"], c["image_encoder"])
-    dataset = SyntheticTryOnDataset(2, 64, 64)
-    batch = torch.utils.data.default_collate([dataset[0], dataset[1]])
+    module, batch = tiny_module_and_batch
     losses = {}
     for name, scheduler in [("epsilon", c["scheduler"]), ("v_prediction", v_components["scheduler"])]:
         with torch.no_grad():
@@ -97,11 +93,9 @@ def test_prediction_type_sets_the_scheduler_and_the_target(repo_root, tiny_compo
     assert torch.isfinite(losses["v_prediction"]) and not torch.allclose(losses["epsilon"], losses["v_prediction"])
 
 
-def test_prewarp_dropout_replaces_the_composite_by_the_agnostic(tiny_components):
+def test_prewarp_dropout_replaces_the_composite_by_the_agnostic(tiny_components, tiny_module_and_batch):
     c = tiny_components
-    module = MVVTONTrainingModule(c["unet"], c["garment_encoder"], c["pose_encoder"], c["image_encoder"])
-    dataset = SyntheticTryOnDataset(2, 64, 64)
-    batch = torch.utils.data.default_collate([dataset[0], dataset[1]])
+    module, batch = tiny_module_and_batch
     scrambled = {**batch, "inpaint_image": batch["inpaint_image"].flip(-1)}  # a different "pre-warp"
 
     def loss(sample_batch, prob):
